@@ -1,0 +1,61 @@
+# -*- coding: utf-8 -*-
+# Copyright: nodocker.lab contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Named network namespaces (``ip netns add/del``)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible_collections.nodocker.lab.plugins.module_utils._netlink import (
+    NETNS_RUN_DIR, Plan, error_text, require_pyroute2, quote)
+from ansible_collections.nodocker.lab.plugins.module_utils._validate import check_netns_name
+
+try:
+    from pyroute2 import netns as pyroute2_netns
+except ImportError:  # pragma: no cover
+    pyroute2_netns = None
+
+
+def list_namespaces():
+    """Named namespaces: entries of /run/netns that are namespace pins."""
+    try:
+        names = os.listdir(NETNS_RUN_DIR)
+    except OSError:
+        return []
+    return sorted(n for n in names if not n.startswith('.'))
+
+
+def run_netns(module):
+    require_pyroute2(module)
+    p = module.params
+    try:
+        names = [check_netns_name(n) for n in p['name']]
+    except ValueError as e:
+        module.fail_json(msg=str(e))
+    for n in names:
+        if n.startswith('/'):
+            module.fail_json(msg='name %r: give a namespace name, not a path' % n)
+    before = list_namespaces()
+    plan = Plan(module.check_mode)
+    try:
+        for n in names:
+            if p['state'] == 'present' and n not in before:
+                plan.do(quote(('ip', 'netns', 'add', n)), pyroute2_netns.create, n)
+            elif p['state'] == 'absent' and n in before:
+                plan.do(quote(('ip', 'netns', 'del', n)), pyroute2_netns.remove, n)
+    except Exception as e:
+        module.fail_json(msg='netns: %s' % error_text(e), commands=plan.commands)
+    if module.check_mode:
+        after = sorted(set(before) | set(names)) if p['state'] == 'present' \
+            else sorted(set(before) - set(names))
+    else:
+        after = list_namespaces()
+    return dict(
+        changed=plan.changed,
+        namespaces=after,
+        commands=plan.commands,
+        diff=dict(before={'namespaces': before}, after={'namespaces': after}),
+    )
