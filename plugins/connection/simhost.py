@@ -22,12 +22,10 @@ author:
   - nodocker.lab developers
 options:
   simhost_name:
-    description: Name of the simulated host (default the inventory host's address/name).
+    description: Name of the simulated host (default the inventory host's address, that is its name).
     type: str
     vars:
       - name: nodocker_simhost_name
-      - name: ansible_host
-    default: inventory_hostname
   simhost_lab:
     description: Lab (set of simulated hosts) the host belongs to.
     type: str
@@ -62,7 +60,7 @@ class Connection(ConnectionBase):
 
     def _host(self):
         name = self.get_option('simhost_name')
-        if not name or name == 'inventory_hostname':
+        if not name:
             name = self._play_context.remote_addr
         return self.get_option('simhost_lab'), name
 
