@@ -174,3 +174,61 @@ def error_text(exc):
     if code:
         return '%s (errno %s: %s)' % (exc, code, os.strerror(code))
     return str(exc)
+
+
+# --- helpers added for the link-level modules (veth, bridge, link, address, route)
+
+NO_NSID = (None, -1, 4294967295)  # RTM_GETNSID's answers for "no id assigned"
+
+
+def require_namespaces(*names):
+    """Raise NamespaceMissing for the first named namespace that does not exist.
+
+    Called before any socket is opened, so a task that names a missing
+    namespace fails without touching anything.
+    """
+    for netns in names:
+        if netns is not None and not netns_exists(netns):
+            raise NamespaceMissing(
+                'network namespace %r does not exist (see `ip netns list`); this task '
+                'does not create it: add it first with nodocker.lab.netns' % netns)
+
+
+def open_netns_fd(netns):
+    """An O_RDONLY fd on a namespace file; None means the task's own namespace."""
+    return os.open(netns_path(netns) if netns is not None else '/proc/self/ns/net',
+                   os.O_RDONLY)
+
+
+def netnsid_of(ipr, netns):
+    """The id under which the socket's namespace knows ``netns`` (None if none).
+
+    A link whose peer lives elsewhere carries that id as IFLA_LINK_NETNSID.
+    Comparing ids, not ifindexes, is the only reliable way to tell namespaces
+    apart: ifindexes collide across namespaces.
+    """
+    fd = open_netns_fd(netns)
+    try:
+        answer = ipr.get_netnsid(fd=fd)
+    finally:
+        os.close(fd)
+    nsid = answer.get('nsid') if answer else None
+    return None if nsid in NO_NSID else nsid
+
+
+def same_netns(netns_a, netns_b):
+    """Whether two namespace references point at the same namespace (by inode)."""
+    if netns_a == netns_b:
+        return True
+    try:
+        paths = [netns_path(n) if n is not None else '/proc/self/ns/net'
+                 for n in (netns_a, netns_b)]
+        a, b = (os.stat(p) for p in paths)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def netns_label(netns):
+    """How messages name a namespace."""
+    return 'namespace %r' % netns if netns is not None else "the task's own namespace"

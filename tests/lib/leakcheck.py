@@ -248,6 +248,10 @@ def main(argv):
         print('LEAK CHECK FAILED: the machine is not as it was before:')
         for p in problems:
             print('  - ' + p)
+        if os.environ.get('NODOCKER_LEAKCHECK_WARN_ONLY') == '1':
+            # only for development while other work runs on the same machine
+            print('(NODOCKER_LEAKCHECK_WARN_ONLY=1: not failing)')
+            return 0
         return 1
     print('leak check: clean')
     return 0

@@ -1,0 +1,381 @@
+# -*- coding: utf-8 -*-
+# Copyright: nodocker.lab contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A local content-addressed image store fed from image archives.
+
+Store layout (default ``/var/lib/nodocker-lab/images``)::
+
+    layers/sha256/<diffid hex>/    one extracted layer, shared by every image
+    configs/sha256/<digest hex>    image config blobs
+    refs/<escaped name>.json       name -> config digest and ordered diff ids
+    tmp/                           extraction in progress (renamed into place)
+
+Imports run in two passes: the first reads the whole archive and validates
+every blob digest, every layer digest (diff id) and every layer member
+without writing anything; only then are new layers extracted into ``tmp/``
+and renamed into place, so a hostile or broken archive leaves no trace.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import tarfile
+import tempfile
+
+from ansible_collections.nodocker.lab.plugins.module_utils._layers import (
+    LayerError, extract_layer, scan_layer)
+from ansible_collections.nodocker.lab.plugins.module_utils._netlink import Plan, quote
+
+DEFAULT_STORE = '/var/lib/nodocker-lab/images'
+_HEX64 = re.compile(r'^[0-9a-f]{64}$')
+_DIGEST = re.compile(r'^sha256:[0-9a-f]{64}$')
+OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
+OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
+DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json'
+DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json'
+GOARCH = {'x86_64': 'amd64', 'aarch64': 'arm64', 'armv7l': 'arm', 'ppc64le': 'ppc64le',
+          's390x': 's390x', 'riscv64': 'riscv64'}
+
+
+class ImageError(Exception):
+    """An archive that cannot be imported, with the reason."""
+
+
+def _hex(digest):
+    if not isinstance(digest, str) or not _DIGEST.match(digest):
+        raise ImageError('invalid digest %r (only sha256:<64 hex> is accepted)' % (digest,))
+    return digest.split(':', 1)[1]
+
+
+class Archive:
+    """Random access to members of the outer archive (never extracted as such)."""
+
+    def __init__(self, path):
+        try:
+            self.tf = tarfile.open(path, 'r:*')
+            self.members = {}
+            for m in self.tf.getmembers():
+                n = m.name
+                while n.startswith('./'):
+                    n = n[2:]
+                self.members[n] = m
+        except (tarfile.TarError, EOFError, OSError) as e:
+            raise ImageError('cannot read image archive %s: %s' % (path, e))
+
+    def has(self, name):
+        return name in self.members
+
+    def open(self, name):
+        m = self.members.get(name)
+        if m is None:
+            raise ImageError('the archive has no member %r' % name)
+        while m.islnk() or m.issym():  # docker save links identical layers
+            target = m.linkname if m.islnk() else os.path.normpath(
+                os.path.join(os.path.dirname(m.name), m.linkname))
+            m = self.members.get(target)
+            if m is None:
+                raise ImageError('member %r links to a missing member' % name)
+        if not m.isreg():
+            raise ImageError('member %r is not a regular file' % name)
+        return self.tf.extractfile(m)
+
+    def read(self, name, digest=None):
+        f = self.open(name)
+        try:
+            data = f.read()
+        except (tarfile.TarError, EOFError, OSError) as e:
+            raise ImageError('truncated archive reading %s: %s' % (name, e))
+        if digest and hashlib.sha256(data).hexdigest() != _hex(digest):
+            raise ImageError('digest mismatch for %s: expected %s, got sha256:%s'
+                             % (name, digest, hashlib.sha256(data).hexdigest()))
+        return data
+
+    def close(self):
+        self.tf.close()
+
+
+def _json(data, what):
+    try:
+        return json.loads(data.decode('utf-8'))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ImageError('%s is not valid JSON: %s' % (what, e))
+
+
+def _pick(candidates, name):
+    """candidates: [(names, value)]. One image by name, or the only one."""
+    if name:
+        for names, value in candidates:
+            if name in names or (':' not in name and name + ':latest' in names):
+                return value
+        raise ImageError('image %r is not in the archive (it has: %s)'
+                         % (name, ', '.join(sorted(n for ns, _v in candidates for n in ns))
+                            or 'no tagged images'))
+    if len(candidates) != 1:
+        raise ImageError('the archive holds %d images: say which one with name'
+                         % len(candidates))
+    return candidates[0][1]
+
+
+def read_docker_archive(ar, name):
+    """docker save: manifest.json -> (config bytes, config digest, [(member, None)])."""
+    manifest = _json(ar.read('manifest.json'), 'manifest.json')
+    if not isinstance(manifest, list) or not manifest:
+        raise ImageError('manifest.json must be a non-empty list')
+    entry = _pick([(e.get('RepoTags') or [], e) for e in manifest], name)
+    cfg_name = entry.get('Config')
+    if not isinstance(cfg_name, str):
+        raise ImageError('manifest.json entry has no Config')
+    stem = os.path.basename(cfg_name).split('.')[0]
+    expected = 'sha256:' + stem if _HEX64.match(stem) else None
+    config = ar.read(cfg_name, expected)
+    layers = entry.get('Layers') or []
+    blob_digests = []
+    for layer in layers:
+        base = os.path.basename(layer)
+        blob_digests.append('sha256:' + base if _HEX64.match(base) else None)
+    return config, list(zip(layers, blob_digests))
+
+
+def _platform_ok(desc):
+    plat = desc.get('platform') or {}
+    if not plat:
+        return True
+    arch = GOARCH.get(platform.machine(), platform.machine())
+    return plat.get('os', 'linux') == 'linux' and plat.get('architecture') == arch
+
+
+def read_oci_archive(ar, name):
+    """OCI image layout: index.json -> manifest -> config + layers (all verified)."""
+    index = _json(ar.read('index.json'), 'index.json')
+    candidates = []
+    for desc in index.get('manifests') or []:
+        ann = desc.get('annotations') or {}
+        names = [n for n in (ann.get('org.opencontainers.image.ref.name'),
+                             ann.get('io.containerd.image.name')) if n]
+        candidates.append((names, desc))
+    desc = _pick(candidates, name)
+    for _depth in range(4):
+        if desc.get('mediaType') in (OCI_INDEX, DOCKER_LIST):
+            nested = _json(ar.read('blobs/sha256/' + _hex(desc['digest']), desc['digest']),
+                           'image index')
+            descs = [d for d in nested.get('manifests') or [] if _platform_ok(d)]
+            if not descs:
+                raise ImageError('the image index has no manifest for linux/%s'
+                                 % GOARCH.get(platform.machine(), platform.machine()))
+            desc = descs[0]
+            continue
+        break
+    manifest = _json(ar.read('blobs/sha256/' + _hex(desc.get('digest')), desc.get('digest')),
+                     'image manifest')
+    cfg = manifest.get('config') or {}
+    config = ar.read('blobs/sha256/' + _hex(cfg.get('digest')), cfg.get('digest'))
+    layers = []
+    for ld in manifest.get('layers') or []:
+        mt = ld.get('mediaType', '')
+        if 'zstd' in mt or 'nondistributable' in mt or 'foreign' in mt:
+            raise ImageError('layer media type %r is not supported' % mt)
+        layers.append(('blobs/sha256/' + _hex(ld.get('digest')), ld.get('digest')))
+    return config, layers
+
+
+def read_image(path, name):
+    """Parse and fully validate an archive. Returns a dict describing the image."""
+    ar = Archive(path)
+    try:
+        if ar.has('index.json') and ar.has('oci-layout'):
+            fmt = 'oci'
+            config, layers = read_oci_archive(ar, name)
+        elif ar.has('manifest.json'):
+            fmt = 'docker'
+            config, layers = read_docker_archive(ar, name)
+        else:
+            raise ImageError('%s is neither a docker save archive (manifest.json) nor an OCI '
+                             'image layout (oci-layout, index.json)' % path)
+        cfg = _json(config, 'image config')
+        diff_ids = (cfg.get('rootfs') or {}).get('diff_ids') or []
+        if len(diff_ids) != len(layers):
+            raise ImageError('the image config lists %d layers (diff_ids) but the manifest '
+                             'has %d' % (len(diff_ids), len(layers)))
+        for d in diff_ids:
+            _hex(d)
+        return dict(format=fmt, config=config, config_digest='sha256:' +
+                    hashlib.sha256(config).hexdigest(), diff_ids=diff_ids, layers=layers)
+    finally:
+        ar.close()
+
+
+def scan_layers(path, image, skip):
+    """Pass 1: verify every (not yet stored) layer's blob digest, diff id and members."""
+    ar = Archive(path)
+    try:
+        for (member, blob_digest), diffid in zip(image['layers'], image['diff_ids']):
+            if diffid in skip:
+                continue
+            hasher = hashlib.sha256() if blob_digest else None
+            try:
+                scan_layer(ar.open(member), diffid, hasher)
+            except LayerError as e:
+                raise ImageError('layer %s: %s' % (member, e))
+            if hasher is not None and 'sha256:' + hasher.hexdigest() != blob_digest:
+                raise ImageError('layer %s: blob digest mismatch (expected %s, got sha256:%s)'
+                                 % (member, blob_digest, hasher.hexdigest()))
+    finally:
+        ar.close()
+
+
+class Store:
+    def __init__(self, root):
+        self.root = root
+
+    def layer_dir(self, diffid):
+        return os.path.join(self.root, 'layers', 'sha256', _hex(diffid))
+
+    def ref_path(self, name):
+        safe = re.sub(r'[^A-Za-z0-9_.-]', lambda m: '%%%02x' % ord(m.group()), name)
+        return os.path.join(self.root, 'refs', safe + '.json')
+
+    def config_path(self, digest):
+        return os.path.join(self.root, 'configs', 'sha256', _hex(digest))
+
+    def read_ref(self, name):
+        try:
+            with open(self.ref_path(name)) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def all_refs(self):
+        d = os.path.join(self.root, 'refs')
+        out = []
+        for n in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+            try:
+                with open(os.path.join(d, n)) as f:
+                    out.append(json.load(f))
+            except (OSError, ValueError):
+                pass
+        return out
+
+    def ensure_dirs(self):
+        for sub in ('layers/sha256', 'configs/sha256', 'refs', 'tmp'):
+            os.makedirs(os.path.join(self.root, sub), exist_ok=True)
+
+    def add_layer(self, archive_path, member, diffid):
+        tmp = tempfile.mkdtemp(prefix='layer-', dir=os.path.join(self.root, 'tmp'))
+        try:
+            os.chmod(tmp, 0o755)
+            ar = Archive(archive_path)
+            try:
+                extract_layer(ar.open(member), tmp, diffid)
+            finally:
+                ar.close()
+            os.rename(tmp, self.layer_dir(diffid))
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def write_atomic(self, path, data):
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix='.tmp-')
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+
+
+def layer_paths(store, diff_ids):
+    """Layer directories top first, as overlay's lowerdir wants them."""
+    return [store.layer_dir(d) for d in reversed(diff_ids)]
+
+
+def layers_in_use(store, diff_ids):
+    """Layer dirs of ``diff_ids`` that appear in a mounted overlay here."""
+    try:
+        with open('/proc/self/mountinfo') as f:
+            table = f.read()
+    except OSError:
+        return []
+    return [store.layer_dir(d) for d in diff_ids if store.layer_dir(d) in table]
+
+
+def run_image(module):
+    p = module.params
+    plan = Plan(module.check_mode)
+    store = Store(os.path.normpath(p['store']))
+    name = p['name']
+    try:
+        if not p['store'].startswith('/'):
+            raise ImageError('store must be an absolute path')
+        existing = store.read_ref(name) if name else None
+        before = dict(name=name, config_digest=existing and existing.get('config_digest'),
+                      diff_ids=existing and existing.get('diff_ids'))
+        if p['state'] == 'absent':
+            if not name:
+                raise ImageError('state=absent needs name')
+            if existing is None:
+                return dict(changed=False, name=name, layers=[], new_layers=[], commands=[],
+                            diff=dict(before=before, after=before))
+            others = set(d for r in store.all_refs() if r.get('name') != name
+                         for d in r.get('diff_ids') or [])
+            unused = [d for d in existing['diff_ids'] if d not in others]
+            busy = layers_in_use(store, unused)
+            if busy:
+                raise ImageError('layers of %s are lower layers of a mounted overlay: %s; '
+                                 'unmount it first' % (name, ', '.join(busy)))
+            plan.do(quote(('rm', store.ref_path(name))), os.unlink, store.ref_path(name))
+            for d in dict.fromkeys(unused):
+                plan.do(quote(('rm', '-rf', store.layer_dir(d))), shutil.rmtree,
+                        store.layer_dir(d))
+            after = dict(name=name, config_digest=None, diff_ids=None)
+            return dict(changed=True, name=name, layers=[], new_layers=[],
+                        commands=plan.commands, diff=dict(before=before, after=after))
+        src = p['src']
+        if not src:
+            raise ImageError('state=present needs src (a docker save or OCI archive)')
+        if not os.path.isfile(src):
+            raise ImageError('src %s is not a file' % src)
+        image = read_image(src, name)
+        ref_name = name or image['config_digest']
+        existing = store.read_ref(ref_name)
+        before = dict(name=ref_name, config_digest=existing and existing.get('config_digest'),
+                      diff_ids=existing and existing.get('diff_ids'))
+        stored = set(d for d in image['diff_ids'] if os.path.isdir(store.layer_dir(d)))
+        scan_layers(src, image, stored)  # pass 1: everything verified, nothing written
+        new = []
+        for (member, _blob), diffid in zip(image['layers'], image['diff_ids']):
+            if diffid in stored or diffid in new:
+                continue
+            new.append(diffid)
+            plan.do(quote(('mkdir', '-p', store.layer_dir(diffid))) + ' && ' +
+                    quote(('tar', '-xf', '%s:%s' % (src, member), '-C',
+                           store.layer_dir(diffid))),
+                    lambda m=member, d=diffid: (store.ensure_dirs(),
+                                                store.add_layer(src, m, d)))
+        ref = dict(name=ref_name, config_digest=image['config_digest'],
+                   diff_ids=image['diff_ids'], format=image['format'])
+        if not os.path.isfile(store.config_path(image['config_digest'])):
+            plan.do(quote(('cp', src + ':config', store.config_path(image['config_digest']))),
+                    lambda: (store.ensure_dirs(),
+                             store.write_atomic(store.config_path(image['config_digest']),
+                                                image['config'])))
+        if existing != ref:
+            plan.do(quote(('echo', '%s > %s' % (image['config_digest'],
+                                                store.ref_path(ref_name)))),
+                    lambda: (store.ensure_dirs(),
+                             store.write_atomic(store.ref_path(ref_name),
+                                                json.dumps(ref, indent=1).encode())))
+    except (ImageError, LayerError, OSError) as e:
+        module.fail_json(msg='image: %s' % e, commands=plan.commands)
+    cfg = json.loads(image['config'].decode())
+    return dict(changed=plan.changed, name=ref_name, config_digest=image['config_digest'],
+                diff_ids=image['diff_ids'], layers=layer_paths(store, image['diff_ids']),
+                new_layers=[store.layer_dir(d) for d in new],
+                config=cfg.get('config') or {}, commands=plan.commands,
+                diff=dict(before=before, after=dict(name=ref_name,
+                                                    config_digest=image['config_digest'],
+                                                    diff_ids=image['diff_ids'])))

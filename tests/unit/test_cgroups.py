@@ -1,0 +1,138 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The cgroup logic against fake v1 and v2 trees (plain directories and files)."""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+import pytest
+
+from ansible_collections.nodocker.lab.plugins.module_utils import _cgroups as cg
+
+
+def _v2_tree(tmp_path, controllers='cpu memory pids'):
+    root = tmp_path / 'cg2'
+    root.mkdir()
+    (root / 'cgroup.controllers').write_text(controllers + '\n')
+    (root / 'cgroup.subtree_control').write_text('')
+    (root / 'cgroup.procs').write_text('')
+    return str(root)
+
+
+def _fill_v2(d):
+    """What the kernel puts into a new v2 cgroup (fake)."""
+    for name, value in (('cpu.max', 'max 100000'), ('memory.max', 'max'),
+                        ('memory.swap.max', 'max'), ('pids.max', 'max'),
+                        ('cgroup.procs', ''), ('cgroup.subtree_control', ''),
+                        ('cpu.stat', 'usage_usec 1234\nnr_throttled 2\nthrottled_usec 99'),
+                        ('memory.current', '4096'), ('memory.events', 'oom 1\noom_kill 1')):
+        with open(os.path.join(d, name), 'w') as f:
+            f.write(value)
+
+
+@pytest.fixture
+def fake_mkdir(monkeypatch):
+    real = cg._mkdirs
+
+    def mkdirs(path):
+        real(path)
+        _fill_v2(path)
+    monkeypatch.setattr(cg, '_mkdirs', mkdirs)
+
+
+def test_v2_detect_and_paths(tmp_path):
+    root = _v2_tree(tmp_path)
+    assert cg.cgroup_version(root) == 2
+    assert cg.cgroup_paths('RED', root=root) == {'unified': root + '/nodocker-lab/RED'}
+
+
+def test_v2_create_enables_controllers_and_limits(tmp_path, fake_mkdir):
+    root = _v2_tree(tmp_path)
+    spec = cg.CgroupSpec('RED', root=root, cpu_quota=40000, cpu_period=100000,
+                         memory='200M', swappiness=0, pids_max=64)
+    check = cg.ensure_cgroup(spec, check_mode=True)
+    assert check['changed'] and not os.path.exists(root + '/nodocker-lab')
+    res = cg.ensure_cgroup(spec)
+    assert res['commands'] == check['commands']
+    assert 'echo +cpu > %s/cgroup.subtree_control' % root in res['commands']
+    d = root + '/nodocker-lab/RED'
+    assert open(d + '/cpu.max').read() == '40000 100000'
+    assert open(d + '/memory.max').read() == str(200 * 1024 * 1024)
+    assert open(d + '/memory.swap.max').read() == '0'
+    assert open(d + '/pids.max').read() == '64'
+    assert res['cgroup']['limits'] == {'cpu_quota': 40000, 'cpu_period': 100000,
+                                       'memory': 209715200, 'swappiness': 0, 'pids_max': 64}
+    # the fake subtree_control files do not accumulate like the kernel's: emulate it
+    for ctl in (root + '/cgroup.subtree_control', root + '/nodocker-lab/cgroup.subtree_control'):
+        with open(ctl, 'w') as f:
+            f.write('cpu memory pids')
+    again = cg.ensure_cgroup(spec)
+    assert not again['changed'] and again['commands'] == []
+
+
+def test_v2_swappiness_other_than_zero_is_an_error(tmp_path):
+    root = _v2_tree(tmp_path)
+    with pytest.raises(cg.CgroupError, match='no per-cgroup swappiness'):
+        cg.ensure_cgroup(cg.CgroupSpec('RED', root=root, swappiness=60))
+
+
+def test_v2_missing_controller_is_an_error(tmp_path):
+    root = _v2_tree(tmp_path, controllers='memory pids')
+    with pytest.raises(cg.CgroupError, match='cannot enforce cpu_quota'):
+        cg.ensure_cgroup(cg.CgroupSpec('RED', root=root, cpu_quota=40000))
+
+
+def test_v2_usage(tmp_path, fake_mkdir):
+    root = _v2_tree(tmp_path)
+    cg.ensure_cgroup(cg.CgroupSpec('RED', root=root))
+    u = cg.read_usage('RED', root=root)
+    assert u['cpu_usage_usec'] == 1234 and u['oom_kill'] == 1 and u['memory_current'] == 4096
+
+
+def test_v2_remove_refuses_busy_then_removes(tmp_path, fake_mkdir):
+    root = _v2_tree(tmp_path)
+    cg.ensure_cgroup(cg.CgroupSpec('RED', root=root))
+    d = root + '/nodocker-lab/RED'
+    with open(d + '/cgroup.procs', 'w') as f:
+        f.write('999999\n')
+    with pytest.raises(cg.CgroupError, match='still has processes 999999'):
+        cg.remove_cgroup('RED', root=root)
+    os.unlink(d + '/cgroup.procs')
+    # a fake cgroup directory holds files the kernel would not: empty it first
+    for n in os.listdir(d):
+        os.unlink(os.path.join(d, n))
+    res = cg.remove_cgroup('RED', root=root)
+    assert res['changed'] and not os.path.exists(d)
+
+
+def test_v1_paths_and_writes(tmp_path):
+    root = str(tmp_path)
+    for c in ('cpu', 'cpuacct', 'memory', 'pids'):
+        os.makedirs(os.path.join(root, c))
+        open(os.path.join(root, c, 'cgroup.procs'), 'w').close()
+    open(os.path.join(root, 'memory', 'memory.swappiness'), 'w').close()
+    assert cg.cgroup_version(root) == 1
+    paths = cg.cgroup_paths('RED', root=root)
+    assert paths['memory'] == root + '/memory/nodocker-lab/RED'
+    writes = cg._desired_writes(1, paths, {'cpu_quota': 'max', 'memory': 'max'},
+                                {'cpu_quota': 40000, 'memory': 1 << 20})
+    assert (paths['cpu'] + '/cpu.cfs_quota_us', -1) in writes
+    assert (paths['memory'] + '/memory.limit_in_bytes', -1) in writes
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(memory='lots'), 'not a size'), (dict(memory='100'), 'below 1MiB'),
+    (dict(cpu_quota='forty'), 'whole number'), (dict(cpu_period=5), 'too small'),
+    (dict(cpu_period=2000000), 'out of range'), (dict(swappiness=101), 'out of range'),
+    (dict(pids_max=0), 'too small'), (dict(parent='system.slice'), 'nodocker-lab'),
+])
+def test_spec_rejects(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        cg.CgroupSpec('RED', **kwargs)
+
+
+def test_name_rejects_path():
+    with pytest.raises(ValueError):
+        cg.CgroupSpec('../etc')

@@ -1,0 +1,44 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.nodocker.lab.plugins.module_utils import _runtime as rt
+
+
+def _params(tmp_path, **kw):
+    p = dict(name='RED', rootfs=str(tmp_path), lowerdirs=None, command=['/bin/sh'])
+    p.update(kw)
+    return p
+
+
+def test_definition_and_hash(tmp_path):
+    d = rt.build_definition(_params(tmp_path, memory='200M'))
+    assert d['hostname'] == 'RED' and d['limits']['memory'] == 209715200
+    assert rt.definition_hash(d) == rt.definition_hash(rt.build_definition(_params(tmp_path, memory='200MiB')))
+    assert rt.definition_hash(d) != rt.definition_hash(rt.build_definition(_params(tmp_path)))
+
+
+@pytest.mark.parametrize('kw,match', [
+    (dict(hostname='h' * 65), 'at most 64'),
+    (dict(rootfs='/nonexistent/ndl'), 'does not exist'),
+    (dict(memory='lots'), 'not a size'),
+    (dict(userns=True, uid_map=[dict(container_id=0, host_id=1, size=10),
+                                dict(container_id=5, host_id=100, size=10)]), 'overlap'),
+    (dict(uid_map=[dict(container_id=0, host_id=1)]), 'need userns'),
+    (dict(capabilities=['cap_fly']), 'unknown capability'),
+    (dict(user='nobodyhere'), 'not in the container'),
+])
+def test_bad_definitions(tmp_path, kw, match):
+    with pytest.raises(ValueError, match=match):
+        rt.build_definition(_params(tmp_path, **kw))
+
+
+def test_user_from_passwd(tmp_path):
+    (tmp_path / 'etc').mkdir()
+    (tmp_path / 'etc/passwd').write_text('root:x:0:0::/root:/bin/sh\nstudent:x:1000:1001::/home:/bin/sh\n')
+    d = rt.build_definition(_params(tmp_path, user='student'))
+    assert (d['uid'], d['gid']) == (1000, 1001)
