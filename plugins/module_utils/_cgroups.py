@@ -64,6 +64,7 @@ PROJECT_PARENT = 'nodocker-lab'
 # A simulated host shares the machine's cgroup tree; its connection may set
 # this so that two hosts' "RED" cgroups do not collide.
 PARENT_ENV = 'NODOCKER_LAB_CGROUP_PARENT'
+SIMHOST_PARENT_FILE = '/run/nodocker-lab/cgroup-parent'
 V1_CONTROLLERS = ('cpu', 'cpuacct', 'memory', 'pids')
 V2_CONTROLLERS = ('cpu', 'memory', 'pids')
 PAGE_SIZE = os.sysconf('SC_PAGE_SIZE') if hasattr(os, 'sysconf') else 4096
@@ -80,7 +81,15 @@ class CgroupError(Exception):
 
 
 def default_parent():
-    return os.environ.get(PARENT_ENV) or PROJECT_PARENT
+    env = os.environ.get(PARENT_ENV)
+    if env:
+        return env
+    # A simulated host writes its own parent here (its /run/nodocker-lab is private)
+    try:
+        with open(SIMHOST_PARENT_FILE) as f:
+            return f.read().strip() or PROJECT_PARENT
+    except (IOError, OSError):
+        return PROJECT_PARENT
 
 
 def check_name(name, what='cgroup name'):

@@ -99,6 +99,36 @@ def nsenter_argv(lab, host, namespaces=NAMESPACES):
     return argv
 
 
+def cgroup_parent(lab, host):
+    """Cgroup parent of the project inside a simulated host."""
+    return 'nodocker-lab/simhosts/%s/%s' % (lab, host)
+
+
+def remove_cgroups(lab, host):
+    """Remove the host's cgroups (deepest first) once its processes are gone."""
+    rel = cgroup_parent(lab, host)
+    base = '/sys/fs/cgroup'
+    roots = [base] + [os.path.join(base, d) for d in sorted(os.listdir(base))] \
+        if os.path.isdir(base) else []
+    for root in roots:
+        top = os.path.join(root, rel)
+        if not os.path.isdir(top) or os.path.islink(root):
+            continue
+        for dirpath, dirnames, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                pass
+        # and the now empty nodocker-lab/simhosts/<lab> ancestors
+        parent = os.path.dirname(top)
+        while parent != root and parent.startswith(root + '/'):
+            try:
+                os.rmdir(parent)
+            except OSError:
+                break
+            parent = os.path.dirname(parent)
+
+
 def switch_port_name(host):
     """Name of the host's port on the switch bridge (<= 15 characters)."""
     name = 'v' + host
@@ -229,6 +259,8 @@ def _setup_script(lab, host, hostname):
         'mount -t sysfs sysfs /sys',
         'mount --move /run/nodocker-lab/.cgroup /sys/fs/cgroup',
         'rmdir /run/nodocker-lab/.cgroup 2>/dev/null || true',
+        # cgroups are shared with the machine: give this host its own parent
+        'echo %s > /run/nodocker-lab/cgroup-parent' % q(cgroup_parent(lab, host)),
         'hostname %s' % q(hostname),
         'ip link set lo up',
         'touch %s' % q(os.path.join(sd, 'ready')),
@@ -350,6 +382,7 @@ def stop_host(lab, host, timeout=10):
         while proc_start_time(config['unshare_pid']) is not None and time.time() < deadline:
             time.sleep(0.01)
     unpin_host(lab, host)
+    remove_cgroups(lab, host)
     sd = state_dir(lab, host)
     if os.path.isdir(sd):
         # never delete through a mount point that is still there
