@@ -19,7 +19,7 @@ description:
     namespace (its private C(/tmp), C(/etc), ... are the ones used).
   - The controller must be the machine that holds the simulated hosts, running as root.
 author:
-  - nodocker.lab developers
+  - nodocker.lab developers (@nodocker-lab)
 options:
   simhost_name:
     description: Name of the simulated host (default the inventory host's address, that is its name).

@@ -20,12 +20,12 @@ description:
     into a bridge that lives in a separate "switch" host (the course's Vagrant private
     network).
   - Use the M(nodocker.lab.simhost) connection plugin to run tasks inside a host.
-  - The machine's own network namespace is never modified: every link is created inside
+  - The machine's own network namespace is never modified. Every link is created inside
     the switch or a host.
   - Destroying a host kills every process inside it (its PID namespace) and releases its
     namespaces, with every namespace, link and mount made inside them.
 author:
-  - nodocker.lab developers
+  - nodocker.lab developers (@nodocker-lab)
 options:
   lab:
     description: Name of the set of hosts; several labs can exist side by side.
@@ -77,10 +77,13 @@ options:
     default: present
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 seealso:
   - plugin: nodocker.lab.simhost
