@@ -31,7 +31,9 @@ import tempfile
 
 from ansible_collections.nodocker.lab.plugins.module_utils._layers import (
     LayerError, extract_layer, scan_layer)
-from ansible_collections.nodocker.lab.plugins.module_utils._netlink import Plan, quote
+from ansible_collections.nodocker.lab.plugins.module_utils._plan import Plan, quote
+from ansible_collections.nodocker.lab.plugins.module_utils._registry_client import (
+    RegistryClient, RegistryError)
 
 DEFAULT_STORE = '/var/lib/nodocker-lab/images'
 _HEX64 = re.compile(r'^[0-9a-f]{64}$')
@@ -99,6 +101,36 @@ class Archive:
 
     def close(self):
         self.tf.close()
+
+
+class LayoutDir(Archive):
+    """An OCI image layout directory (what a registry pull writes): the same
+    interface as Archive, members are files below the directory."""
+
+    def __init__(self, path):  # pylint: disable=super-init-not-called
+        self.path = path
+
+    def has(self, name):
+        return os.path.isfile(self._path(name))
+
+    def _path(self, name):
+        norm = os.path.normpath(name)
+        if norm.startswith(('/', '..')):
+            raise ImageError('invalid member name %r' % name)
+        return os.path.join(self.path, norm)
+
+    def open(self, name):
+        try:
+            return open(self._path(name), 'rb')
+        except OSError as e:
+            raise ImageError('cannot read %s: %s' % (name, e))
+
+    def close(self):
+        pass
+
+
+def open_archive(path):
+    return LayoutDir(path) if os.path.isdir(path) else Archive(path)
 
 
 def _json(data, what):
@@ -187,7 +219,7 @@ def read_oci_archive(ar, name):
 
 def read_image(path, name):
     """Parse and fully validate an archive. Returns a dict describing the image."""
-    ar = Archive(path)
+    ar = open_archive(path)
     try:
         if ar.has('index.json') and ar.has('oci-layout'):
             fmt = 'oci'
@@ -213,7 +245,7 @@ def read_image(path, name):
 
 def scan_layers(path, image, skip):
     """Pass 1: verify every (not yet stored) layer's blob digest, diff id and members."""
-    ar = Archive(path)
+    ar = open_archive(path)
     try:
         for (member, blob_digest), diffid in zip(image['layers'], image['diff_ids']):
             if diffid in skip:
@@ -270,7 +302,7 @@ class Store:
         tmp = tempfile.mkdtemp(prefix='layer-', dir=os.path.join(self.root, 'tmp'))
         try:
             os.chmod(tmp, 0o755)
-            ar = Archive(archive_path)
+            ar = open_archive(archive_path)
             try:
                 extract_layer(ar.open(member), tmp, diffid)
             finally:
@@ -301,6 +333,105 @@ def layers_in_use(store, diff_ids):
     except OSError:
         return []
     return [store.layer_dir(d) for d in diff_ids if store.layer_dir(d) in table]
+
+
+def _import(plan, store, src, image, ref_name, fetch_command):
+    """Extract the image's new layers from src (archive or layout directory),
+    store its config and name it. ``fetch_command(member)`` is the shell
+    command that produces the layer's tar stream, for ``commands``."""
+    existing = store.read_ref(ref_name)
+    stored = set(d for d in image['diff_ids'] if os.path.isdir(store.layer_dir(d)))
+    new = []
+    for (member, _blob), diffid in zip(image['layers'], image['diff_ids']):
+        if diffid in stored or diffid in new:
+            continue
+        new.append(diffid)
+        plan.do(quote(('mkdir', '-p', store.layer_dir(diffid))) + ' && ' +
+                fetch_command(member) + ' | ' + quote(('tar', '-x', '-C', store.layer_dir(diffid))),
+                lambda m=member, d=diffid: (store.ensure_dirs(), store.add_layer(src, m, d)))
+    ref = dict(name=ref_name, config_digest=image['config_digest'],
+               diff_ids=image['diff_ids'], format=image['format'])
+    if not os.path.isfile(store.config_path(image['config_digest'])):
+        plan.do(fetch_command('config') + ' > ' + quote((store.config_path(image['config_digest']),)),
+                lambda: (store.ensure_dirs(),
+                         store.write_atomic(store.config_path(image['config_digest']),
+                                            image['config'])))
+    if existing != ref:
+        plan.do(quote(('echo', '%s > %s' % (image['config_digest'], store.ref_path(ref_name)))),
+                lambda: (store.ensure_dirs(),
+                         store.write_atomic(store.ref_path(ref_name),
+                                            json.dumps(ref, indent=1).encode())))
+    cfg = json.loads(image['config'].decode())
+    before = dict(name=ref_name, config_digest=existing and existing.get('config_digest'),
+                  diff_ids=existing and existing.get('diff_ids'))
+    return dict(changed=plan.changed, name=ref_name, config_digest=image['config_digest'],
+                diff_ids=image['diff_ids'], layers=layer_paths(store, image['diff_ids']),
+                new_layers=[store.layer_dir(d) for d in new],
+                config=cfg.get('config') or {}, commands=plan.commands,
+                diff=dict(before=before, after=dict(name=ref_name,
+                                                    config_digest=image['config_digest'],
+                                                    diff_ids=image['diff_ids'])))
+
+
+def _layer_entries(manifest):
+    layers = []
+    for ld in manifest.get('layers') or []:
+        mt = ld.get('mediaType', '')
+        if 'zstd' in mt or 'nondistributable' in mt or 'foreign' in mt:
+            raise ImageError('layer media type %r is not supported' % mt)
+        layers.append(('blobs/sha256/' + _hex(ld.get('digest')), ld.get('digest')))
+    return layers
+
+
+def pull_image(plan, store, params):
+    """Pull from a registry: manifest and config always (cheap, and they say
+    whether anything changes), layer blobs only for layers not yet stored and
+    never in check mode. Blobs go to a layout directory under the store's
+    tmp/, are verified like an archive's, then imported; the directory is
+    removed whatever happens."""
+    client = RegistryClient(params['pull'], username=params['registry_username'],
+                            password=params['registry_password'],
+                            validate_certs=params['validate_certs'],
+                            timeout=params['timeout'])
+    manifest, manifest_digest = client.resolve()
+    cfg_digest = (manifest.get('config') or {}).get('digest')
+    _hex(cfg_digest)
+    config = client.blob_bytes(cfg_digest)
+    layers = _layer_entries(manifest)
+    diff_ids = (_json(config, 'image config').get('rootfs') or {}).get('diff_ids') or []
+    if len(diff_ids) != len(layers):
+        raise ImageError('the image config lists %d layers (diff_ids) but the manifest has %d'
+                         % (len(diff_ids), len(layers)))
+    for d in diff_ids:
+        _hex(d)
+    image = dict(format='registry', config=config, config_digest=cfg_digest,
+                 diff_ids=diff_ids, layers=layers)
+    ref_name = params['name'] or str(client.ref)
+    stored = set(d for d in diff_ids if os.path.isdir(store.layer_dir(d)))
+    missing = dict((member, blob) for (member, blob), d in zip(layers, diff_ids)
+                   if d not in stored)
+    auth = ' -H "Authorization: $TOKEN"' if client.auth else ''
+
+    def fetch_command(member):
+        digest = cfg_digest if member == 'config' else missing.get(member, '')
+        return 'curl -fsSL%s %s/blobs/%s' % (auth, client.ref.base_url, digest)
+
+    tmpdir = None
+    try:
+        if missing and not plan.check_mode:
+            store.ensure_dirs()
+            tmpdir = tempfile.mkdtemp(prefix='pull-', dir=os.path.join(store.root, 'tmp'))
+            os.makedirs(os.path.join(tmpdir, 'blobs', 'sha256'))
+            for member, blob in missing.items():
+                client.blob_to_file(blob, os.path.join(tmpdir, member))
+            scan_layers(tmpdir, image, stored)  # verified before anything is extracted
+        result = _import(plan, store, tmpdir, image, ref_name, fetch_command)
+    finally:
+        if tmpdir:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+    result['manifest_digest'] = manifest_digest
+    result['reference'] = str(client.ref)
+    return result
 
 
 def run_image(module):
@@ -334,48 +465,18 @@ def run_image(module):
             after = dict(name=name, config_digest=None, diff_ids=None)
             return dict(changed=True, name=name, layers=[], new_layers=[],
                         commands=plan.commands, diff=dict(before=before, after=after))
+        if p.get('pull'):
+            return pull_image(plan, store, p)
         src = p['src']
         if not src:
-            raise ImageError('state=present needs src (a docker save or OCI archive)')
+            raise ImageError('state=present needs src (a docker save or OCI archive) or pull '
+                             '(a registry reference)')
         if not os.path.isfile(src):
             raise ImageError('src %s is not a file' % src)
         image = read_image(src, name)
-        ref_name = name or image['config_digest']
-        existing = store.read_ref(ref_name)
-        before = dict(name=ref_name, config_digest=existing and existing.get('config_digest'),
-                      diff_ids=existing and existing.get('diff_ids'))
         stored = set(d for d in image['diff_ids'] if os.path.isdir(store.layer_dir(d)))
         scan_layers(src, image, stored)  # pass 1: everything verified, nothing written
-        new = []
-        for (member, _blob), diffid in zip(image['layers'], image['diff_ids']):
-            if diffid in stored or diffid in new:
-                continue
-            new.append(diffid)
-            plan.do(quote(('mkdir', '-p', store.layer_dir(diffid))) + ' && ' +
-                    quote(('tar', '-xf', '%s:%s' % (src, member), '-C',
-                           store.layer_dir(diffid))),
-                    lambda m=member, d=diffid: (store.ensure_dirs(),
-                                                store.add_layer(src, m, d)))
-        ref = dict(name=ref_name, config_digest=image['config_digest'],
-                   diff_ids=image['diff_ids'], format=image['format'])
-        if not os.path.isfile(store.config_path(image['config_digest'])):
-            plan.do(quote(('cp', src + ':config', store.config_path(image['config_digest']))),
-                    lambda: (store.ensure_dirs(),
-                             store.write_atomic(store.config_path(image['config_digest']),
-                                                image['config'])))
-        if existing != ref:
-            plan.do(quote(('echo', '%s > %s' % (image['config_digest'],
-                                                store.ref_path(ref_name)))),
-                    lambda: (store.ensure_dirs(),
-                             store.write_atomic(store.ref_path(ref_name),
-                                                json.dumps(ref, indent=1).encode())))
-    except (ImageError, LayerError, OSError) as e:
+        return _import(plan, store, src, image, name or image['config_digest'],
+                       lambda member: quote(('tar', '-xOf', src, member)))
+    except (ImageError, LayerError, RegistryError, OSError) as e:
         module.fail_json(msg='image: %s' % e, commands=plan.commands)
-    cfg = json.loads(image['config'].decode())
-    return dict(changed=plan.changed, name=ref_name, config_digest=image['config_digest'],
-                diff_ids=image['diff_ids'], layers=layer_paths(store, image['diff_ids']),
-                new_layers=[store.layer_dir(d) for d in new],
-                config=cfg.get('config') or {}, commands=plan.commands,
-                diff=dict(before=before, after=dict(name=ref_name,
-                                                    config_digest=image['config_digest'],
-                                                    diff_ids=image['diff_ids'])))

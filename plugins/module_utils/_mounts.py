@@ -22,7 +22,7 @@ import ctypes.util
 import errno
 import os
 
-from ansible_collections.nodocker.lab.plugins.module_utils._netlink import Plan, quote
+from ansible_collections.nodocker.lab.plugins.module_utils._plan import Plan, quote
 
 # syscall numbers are the same on every architecture for these (added in 5.2)
 SYS_OPEN_TREE, SYS_MOVE_MOUNT, SYS_FSOPEN, SYS_FSCONFIG, SYS_FSMOUNT = 428, 429, 430, 431, 432

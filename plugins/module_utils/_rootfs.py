@@ -36,7 +36,7 @@ import struct
 import subprocess
 import tempfile
 
-from ansible_collections.nodocker.lab.plugins.module_utils._netlink import Plan, quote
+from ansible_collections.nodocker.lab.plugins.module_utils._plan import Plan, quote
 
 MARKER = '.nodocker-lab-rootfs'
 MAX_SYMLINKS = 40  # the kernel's own limit (ELOOP)

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 ---
 module: image
-short_description: Import container images into a local content-addressed layer store
+short_description: Import or pull container images into a local content-addressed layer store
 version_added: 0.1.0
 description:
   - Imports an image from a C(docker save) archive or an OCI image-layout
@@ -28,19 +28,56 @@ description:
     through an earlier symlink, device nodes, C(trusted.overlay.*) xattrs,
     digest mismatches and truncated archives are rejected and nothing is
     written.
+  - Or pulls it from an OCI distribution registry (O(pull)), the course's
+    C(docker create nginx) done without Docker - registry API v2 over HTTP(S),
+    the registry's Bearer token auth when it answers 401, a manifest list or
+    OCI index resolved to linux and this machine's architecture (amd64 on
+    x86_64), every manifest, config and blob checked against its digest. Only
+    layers not yet in the store are downloaded; check mode reads the manifest
+    and config but downloads no layer.
   - Returns the image's layer directories top first, ready for the O(nodocker.lab.overlay#module:lower) option.
 author:
   - nodocker.lab developers
 options:
   src:
-    description: The archive on the managed host (plain or gzip tar). Required with O(state=present).
+    description:
+      - The archive on the managed host (plain or gzip tar).
+      - One of O(src) or O(pull) is required with O(state=present).
     type: path
+  pull:
+    description:
+      - A registry reference to pull, C([http[s]://][REGISTRY/]NAME[:TAG][@sha256:DIGEST]),
+        for example C(192.168.104.2:5000/nodocker/web:1),
+        C(http://192.168.104.2:5000/nodocker/web@sha256:...) or C(nginx) (Docker Hub,
+        C(library/nginx:latest)).
+      - Without a scheme the registry is reached over HTTPS; C(http://) is for
+        a registry without TLS (a lab registry).
+      - The image is stored as O(name), or as the normalised reference
+        (C(REGISTRY/NAME:TAG)) when O(name) is not given.
+    type: str
+  registry_username:
+    description:
+      - User name sent to the registry's token server (HTTP basic auth) or to
+        a registry that asks for basic auth. Without it tokens are requested anonymously.
+    type: str
+  registry_password:
+    description: Password for O(registry_username).
+    type: str
+  validate_certs:
+    description: Check the registry's and token server's TLS certificates.
+    type: bool
+    default: true
+  timeout:
+    description: Seconds to wait for each registry request.
+    type: int
+    default: 60
   name:
     description:
       - Which image of the archive (a C(RepoTags) entry or the
         C(org.opencontainers.image.ref.name) annotation) and the name it gets
         in the store. Optional when the archive holds one image (the store
         then names it by its config digest). Required with O(state=absent).
+      - With O(pull), the name the pulled image gets in the store.
     type: str
   store:
     description: The image store directory.
@@ -64,10 +101,23 @@ seealso:
   - module: nodocker.lab.overlay
 notes:
   - Absolute symlink targets are kept; they resolve inside the container's root.
-  - zstd-compressed layers are not supported.
+  - zstd-compressed layers and schema 1 manifests are not supported.
+  - Only the Python standard library is used (no Docker, skopeo or curl on the managed host).
 '''
 
 EXAMPLES = r'''
+- name: Pull an image from a lab registry without TLS
+  nodocker.lab.image:
+    pull: http://192.168.104.2:5000/nodocker/web:1
+    name: web:1
+  register: web
+
+- name: Pull by digest with credentials for the registry's token server
+  nodocker.lab.image:
+    pull: registry.example.com/team/app@sha256:2f1a0a3c0b6f3d1b7b3c1e4e1f1c5e7a9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f
+    registry_username: ci
+    registry_password: "{{ vault_registry_password }}"
+
 - name: Import an image saved with docker save
   nodocker.lab.image:
     src: /tmp/nginx.tar
@@ -110,6 +160,14 @@ config:
   description: The image config's C(config) part (Entrypoint, Cmd, Env, WorkingDir...).
   returned: success and state=present
   type: dict
+manifest_digest:
+  description: Digest of the pulled image manifest (for a manifest list, the platform's manifest).
+  returned: success and O(pull) given
+  type: str
+reference:
+  description: The pulled reference, normalised (C(REGISTRY/NAME:TAG) or C(REGISTRY/NAME@DIGEST)).
+  returned: success and O(pull) given
+  type: str
 commands:
   description: The equivalent shell commands of what changed (empty when nothing changed).
   returned: always
@@ -126,10 +184,16 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             src=dict(type='path'),
+            pull=dict(type='str'),
+            registry_username=dict(type='str'),
+            registry_password=dict(type='str', no_log=True),
+            validate_certs=dict(type='bool', default=True),
+            timeout=dict(type='int', default=60),
             name=dict(type='str'),
             store=dict(type='path', default=DEFAULT_STORE),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
         ),
+        mutually_exclusive=[('src', 'pull')],
         supports_check_mode=True,
     )
     module.exit_json(**run_image(module))

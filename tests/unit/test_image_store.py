@@ -66,3 +66,160 @@ def test_unknown_name(tmp_path):
     src = docker_archive(str(tmp_path / 'a.tar'), [layer_tar(BASE)], tag='a:1')
     with pytest.raises(Failed, match="not in the archive"):
         run(tmp_path / 'store', src, 'nope:1')
+
+
+# --- registry client: references, the 401 -> token dance, digests, platform pick -------------
+# No sockets: the client's opener is replaced by a fake registry in memory.
+
+import hashlib  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+from urllib.error import HTTPError  # noqa: E402
+
+from ansible_collections.nodocker.lab.plugins.module_utils import _registry_client as rc  # noqa: E402
+
+
+@pytest.mark.parametrize('text,registry,name,tag,digest,scheme', [
+    ('nginx', rc.DOCKER_HUB, 'library/nginx', 'latest', None, 'https'),
+    ('nginx:1.25', rc.DOCKER_HUB, 'library/nginx', '1.25', None, 'https'),
+    ('team/app', rc.DOCKER_HUB, 'team/app', 'latest', None, 'https'),
+    ('localhost/app:2', 'localhost', 'app', '2', None, 'https'),
+    ('http://192.168.104.2:5000/ndl/demo:1', '192.168.104.2:5000', 'ndl/demo', '1', None, 'http'),
+    ('reg.example.com/a/b@sha256:' + 'a' * 64, 'reg.example.com', 'a/b', None,
+     'sha256:' + 'a' * 64, 'https'),
+])
+def test_reference_parsing(text, registry, name, tag, digest, scheme):
+    ref = rc.Reference(text)
+    assert (ref.registry, ref.name, ref.tag, ref.digest, ref.scheme) == \
+        (registry, name, tag, digest, scheme)
+
+
+@pytest.mark.parametrize('text', ['Upper/Case', 'a/b@sha256:abc', 'a:b:c:', 'a/b:bad tag', ''])
+def test_bad_references_are_refused(text):
+    with pytest.raises(rc.RegistryError):
+        rc.Reference(text)
+
+
+def test_parse_challenge():
+    scheme, params = rc.parse_challenge(
+        'Bearer realm="https://auth.example/token",service="reg",scope="repository:a/b:pull"')
+    assert scheme == 'bearer'
+    assert params == {'realm': 'https://auth.example/token', 'service': 'reg',
+                      'scope': 'repository:a/b:pull'}
+
+
+class _Resp(io.BytesIO):
+    def __init__(self, data, headers=None):
+        super().__init__(data)
+        self.headers = headers or {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class FakeRegistry:
+    """Answers like a registry that wants a Bearer token from its realm."""
+
+    def __init__(self, blobs, manifests, token='T0K', creds=None):
+        self.blobs, self.manifests, self.token, self.creds = blobs, manifests, token, creds
+        self.requests = []
+
+    def open(self, req, timeout=None):
+        url, auth = req.full_url, req.get_header('Authorization')
+        self.requests.append((url, auth))
+        if url.startswith('https://auth.example/token'):
+            if self.creds and auth != self.creds:
+                raise HTTPError(url, 401, 'Unauthorized', {}, io.BytesIO(b''))
+            return _Resp(json.dumps({'token': self.token}).encode())
+        if auth != 'Bearer ' + self.token:
+            raise HTTPError(url, 401, 'Unauthorized', {
+                'WWW-Authenticate': 'Bearer realm="https://auth.example/token",service="reg",'
+                                    'scope="repository:ndl/demo:pull"'}, io.BytesIO(b''))
+        ref = url.rsplit('/', 1)[1]
+        if '/manifests/' in url and ref in self.manifests:
+            mt, data = self.manifests[ref]
+            return _Resp(data, {'Content-Type': mt})
+        if '/blobs/' in url and ref in self.blobs:
+            return _Resp(self.blobs[ref])
+        raise HTTPError(url, 404, 'Not Found', {}, io.BytesIO(b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"x"}]}'))
+
+
+def _digest(data):
+    return 'sha256:' + hashlib.sha256(data).hexdigest()
+
+
+def _registry(layer=b'layer-bytes', corrupt_blob=False):
+    config = b'{"rootfs":{"diff_ids":[]}}'
+    manifest = json.dumps({'schemaVersion': 2, 'mediaType': rc.OCI_MANIFEST,
+                           'config': {'digest': _digest(config)},
+                           'layers': [{'digest': _digest(layer), 'mediaType': 'x.tar'}]}).encode()
+    arm = json.dumps({'schemaVersion': 2, 'mediaType': rc.OCI_MANIFEST,
+                      'config': {'digest': _digest(b'arm')}, 'layers': []}).encode()
+    index = json.dumps({'schemaVersion': 2, 'mediaType': rc.OCI_INDEX, 'manifests': [
+        {'digest': _digest(arm), 'platform': {'os': 'linux', 'architecture': 'arm64'}},
+        {'digest': _digest(manifest), 'platform': {'os': 'linux', 'architecture': 'amd64'}},
+    ]}).encode()
+    manifests = {'1': (rc.OCI_INDEX, index), _digest(manifest): (rc.OCI_MANIFEST, manifest),
+                 _digest(arm): (rc.OCI_MANIFEST, arm)}
+    blobs = {_digest(config): config, _digest(layer): b'evil' if corrupt_blob else layer}
+    return FakeRegistry(blobs, manifests), manifest, layer
+
+
+def _client(fake, **kw):
+    c = rc.RegistryClient('reg.example/ndl/demo:1', **kw)
+    c.opener = fake
+    return c
+
+
+def test_token_flow_and_platform_pick(monkeypatch):
+    monkeypatch.setattr(rc, 'local_arch', lambda: 'amd64')
+    fake, manifest, _layer = _registry()
+    c = _client(fake)
+    doc, digest = c.resolve()
+    assert digest == _digest(manifest) and len(doc['layers']) == 1
+    token_calls = [u for u, _a in fake.requests if 'auth.example' in u]
+    assert len(token_calls) == 1 and 'scope=repository%3Andl%2Fdemo%3Apull' in token_calls[0]
+    assert c.auth == 'Bearer T0K'
+
+
+def test_token_server_gets_basic_credentials():
+    fake, _m, _l = _registry()
+    fake.creds = 'Basic ' + __import__('base64').b64encode(b'u:p').decode()
+    with pytest.raises(rc.RegistryError, match='check the credentials'):
+        _client(fake, username='u', password='wrong').resolve()
+    _client(fake, username='u', password='p').blob_bytes(
+        _digest(b'{"rootfs":{"diff_ids":[]}}'))
+
+
+def test_manifest_digest_mismatch_is_refused(monkeypatch):
+    monkeypatch.setattr(rc, 'local_arch', lambda: 'amd64')
+    fake, manifest, _layer = _registry()
+    fake.manifests[_digest(manifest)] = (rc.OCI_MANIFEST, manifest + b' ')
+    with pytest.raises(rc.RegistryError, match='digest mismatch'):
+        _client(fake).resolve()
+
+
+def test_no_manifest_for_this_platform(monkeypatch):
+    monkeypatch.setattr(rc, 'local_arch', lambda: 's390x')
+    fake, _m, _l = _registry()
+    with pytest.raises(rc.RegistryError, match='no image for linux/s390x'):
+        _client(fake).resolve()
+
+
+def test_corrupt_blob_is_refused_and_removed(tmp_path):
+    fake, _m, layer = _registry(corrupt_blob=True)
+    path = str(tmp_path / 'blob')
+    with pytest.raises(rc.RegistryError, match='digest mismatch'):
+        _client(fake).blob_to_file(_digest(layer), path)
+    assert not os.path.exists(path)
+
+
+def test_unknown_manifest_reports_the_registry_error():
+    fake, _m, _l = _registry()
+    c = rc.RegistryClient('reg.example/ndl/demo:nope')
+    c.opener = fake
+    with pytest.raises(rc.RegistryError, match='HTTP 404.*MANIFEST_UNKNOWN'):
+        c.resolve()

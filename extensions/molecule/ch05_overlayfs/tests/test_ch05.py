@@ -1,0 +1,93 @@
+# -*- coding: utf-8 -*-
+"""Chapter 5's proof, checked inside the simulated host: layers stacked by
+overlayfs, a container's changes only in its own upper directory (a delete as
+a 0:0 character device whiteout), lower layers shared, and an imported image
+whose own whiteout hides a file of its lower layer."""
+
+import json
+
+BASE = '/var/lib/nodocker-lab/ch05'
+C = BASE + '/containers'
+PROBE = 'ndl-ch05-probe'
+
+
+def run_ok(host, cmd):
+    r = host.run(cmd)
+    assert r.rc == 0, '%s: rc=%s %s %s' % (cmd, r.rc, r.stdout, r.stderr)
+    return r.stdout
+
+
+def overlay_options(host, path):
+    """The overlay's options; 'lower' = lower layers top first, whichever way
+    they were given (one 'lowerdir+' per layer with the new mount API, or a
+    ':'-separated 'lowerdir' with mount(2))."""
+    mounts = json.loads(run_ok(host, 'findmnt -J -n -o FSTYPE,OPTIONS --mountpoint %s' % path))
+    fs = mounts['filesystems'][0]
+    assert fs['fstype'] == 'overlay'
+    opts, lower = {}, []
+    for o in fs['options'].split(','):
+        key, _sep, value = o.partition('=')
+        if key == 'lowerdir+':
+            lower.append(value)
+        elif key == 'lowerdir':
+            lower.extend(value.split(':'))
+        else:
+            opts[key] = value
+    opts['lower'] = lower
+    return opts
+
+
+def is_whiteout(host, path):
+    # %F file type, %t:%T device major:minor (hex)
+    return run_ok(host, "stat -c '%%F %%t:%%T' %s" % path).strip() == 'character special file 0:0'
+
+
+def test_files_of_every_layer_are_visible(simhosts):
+    h = simhosts['host1']
+    for c in ('c1', 'c2'):
+        assert h.file('%s/%s/merged/bin/busybox' % (C, c)).exists       # tools layer
+        assert h.file('%s/%s/merged/usr/bin/dash' % (C, c)).exists      # myroot layer
+    r = h.run("unshare --mount --fork chroot %s/c1/merged /bin/busybox echo inside" % C)
+    assert r.rc == 0 and r.stdout.strip() == 'inside', r.stderr
+
+
+def test_two_containers_share_the_same_lowers(simhosts):
+    h = simhosts['host1']
+    o1, o2 = overlay_options(h, C + '/c1/merged'), overlay_options(h, C + '/c2/merged')
+    assert o1['lower'] == o2['lower'] == [BASE + '/tools', BASE + '/myroot']
+    assert o1['upperdir'] == C + '/c1/upper' and o2['upperdir'] == C + '/c2/upper'
+
+
+def test_a_write_lands_only_in_the_containers_upper(simhosts):
+    h = simhosts['host1']
+    run_ok(h, 'echo hi > %s/c1/merged/%s' % (C, PROBE))
+    try:
+        assert h.file('%s/c1/upper/%s' % (C, PROBE)).content_string == 'hi\n'
+        assert not h.file('%s/c2/merged/%s' % (C, PROBE)).exists
+        assert not h.file('%s/tools/%s' % (BASE, PROBE)).exists
+    finally:
+        run_ok(h, 'rm -f %s/c1/merged/%s' % (C, PROBE))
+
+
+def test_a_delete_is_a_whiteout_in_the_upper(simhosts):
+    h = simhosts['host1']
+    victim = 'usr/bin/mkdir'
+    # tolerate a second verify run: the delete may already be there
+    if h.file('%s/c1/merged/%s' % (C, victim)).exists:
+        run_ok(h, 'rm %s/c1/merged/%s' % (C, victim))
+    assert not h.file('%s/c1/merged/%s' % (C, victim)).exists
+    assert is_whiteout(h, '%s/c1/upper/%s' % (C, victim))
+    assert h.file('%s/myroot/%s' % (BASE, victim)).exists                # lower untouched
+    assert h.file('%s/c2/merged/%s' % (C, victim)).exists                # c2 still sees it
+
+
+def test_imported_image_shows_its_files_and_hides_its_deletion(simhosts):
+    h = simhosts['host1']
+    merged = C + '/img1/merged'
+    assert h.file(merged + '/etc/motd').content_string == "hello from the image's top layer\n"
+    assert h.file(merged + '/usr/bin/dash').exists
+    assert not h.file(merged + '/usr/bin/ls').exists
+    lowers = overlay_options(h, merged)['lower']
+    assert len(lowers) == 2 and all(l.startswith(BASE + '/images/layers/sha256/') for l in lowers)
+    assert is_whiteout(h, lowers[0] + '/usr/bin/ls')          # the image's own whiteout
+    assert h.file(lowers[1] + '/usr/bin/ls').exists          # still in the layer below
