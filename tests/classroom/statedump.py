@@ -46,6 +46,25 @@ def netns_exec(ns, argv):
     return ['ip', 'netns', 'exec', ns] + argv if ns else argv
 
 
+def iptables(text):
+    """iptables-save without counters and without tables that are empty (a
+    table, once listed, stays registered with ACCEPT policies and no rule)."""
+    out, table = [], []
+    for line in text.splitlines():
+        line = re.sub(r'\[\d+:\d+\]', '', line).strip()
+        if not line or line.startswith('#'):
+            continue
+        table.append(line)
+        if line == 'COMMIT':
+            busy = [l for l in table if l.startswith('-A ')
+                    or (l.startswith(':') and l.split()[1] != 'ACCEPT')]
+            if busy:
+                name = table[0]
+                out.extend(name + ' ' + l for l in table[1:-1])
+            table = []
+    return out
+
+
 def dump_netns(ns):
     d = {}
     links = ipj(ns, '-d', 'link', 'show')
@@ -76,16 +95,24 @@ def dump_netns(ns):
     d['neighbours'] = sorted(
         '%s lladdr=%s dev=%s' % (n.get('dst'), mac(n.get('lladdr')), n.get('dev'))
         for n in ipj(ns, 'neigh', 'show', 'nud', 'permanent'))
+    own = {l.get('ifname'): l.get('address') for l in links}
+
+    def fdb_mac(f):
+        # a bridge takes one of its ports' MACs (chosen at random): name a
+        # port's own MAC as such, never by which link happens to share it
+        m = f.get('mac')
+        if m and m == own.get(f.get('ifname')):
+            return '<own mac>'
+        return '<mac of a link>' if m in macs and not m.startswith('02:42:') else m
+
     d['fdb'] = sorted(
         '%s dev=%s master=%s dst=%s vni=%s flags=%s' % (
-            mac(f.get('mac')), f.get('ifname'), f.get('master'), f.get('dst'), f.get('vni'),
+            fdb_mac(f), f.get('ifname'), f.get('master'), f.get('dst'), f.get('vni'),
             ','.join(sorted(f.get('flags') or [])))
         for f in ipj(ns, 'fdb', 'show', tool='bridge')
         if f.get('state') == 'permanent' and not (f.get('mac') or '').startswith('33:33:')
         and not (f.get('mac') or '').startswith('01:00:5e:'))
-    rules = run(netns_exec(ns, ['iptables-save']))
-    d['iptables'] = [re.sub(r'\[\d+:\d+\]', '', l).strip() for l in rules.splitlines()
-                     if l.strip() and not l.startswith('#')]
+    d['iptables'] = iptables(run(netns_exec(ns, ['iptables-save'])))
     sysctls = {}
     for s in SYSCTLS:
         out = run(netns_exec(ns, ['cat', '/proc/sys/' + s])).strip()

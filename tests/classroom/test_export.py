@@ -78,8 +78,13 @@ def playbook(inv, name, *args):
                os.path.join(ROOT, 'playbooks', name + '.yml')] + list(args))
 
 
-def in_host(lab, host, argv):
-    return sh(_simhost.nsenter_argv(lab, host) + argv)
+def in_host(lab, host, argv, **kw):
+    return sh(_simhost.nsenter_argv(lab, host) + argv, **kw)
+
+
+def run_script(lab, host, text, fn):
+    """Run the script's up or down inside host (fed on stdin: /tmp is private there)."""
+    return in_host(lab, host, ['/bin/bash', '-s', fn], input=text)
 
 
 def dump(lab, host):
@@ -153,14 +158,14 @@ def test_exported_script_equals_role(chapter, reset_var, scripts, lab):
     name, inv = lab
     fresh_a, fresh_b = dump(name, 'hosta'), dump(name, 'hostb')
 
-    in_host(name, 'hosta', ['/bin/bash', script, 'up'])
+    run_script(name, 'hosta', text, 'up')
     playbook(inv, chapter, '--limit', 'hostb')
     built_a, built_b = dump(name, 'hosta'), dump(name, 'hostb')
     by_script, by_role = delta(fresh_a, built_a), delta(fresh_b, built_b)
     assert by_role['added'], 'the role changed nothing?'
     assert by_script == by_role
 
-    in_host(name, 'hosta', ['/bin/bash', script, 'down'])
+    run_script(name, 'hosta', text, 'down')
     playbook(inv, chapter, '--limit', 'hostb', '-e', '%s=absent' % reset_var)
     assert delta(fresh_a, dump(name, 'hosta')) == {'added': [], 'removed': []}
     assert delta(fresh_b, dump(name, 'hostb')) == {'added': [], 'removed': []}
