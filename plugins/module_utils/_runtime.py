@@ -173,7 +173,8 @@ def build_definition(p):
         if not k or '=' in k:
             raise ValueError('environment variable name %r is invalid' % k)
         env[str(k)] = str(v)
-    hostname = check_hostname(p.get('hostname') or name)
+    # a name may hold '_', a hostname may not: the default swaps them for '-'
+    hostname = check_hostname(p.get('hostname') or name.replace('_', '-'))
     env.setdefault('HOSTNAME', hostname)
     netns = p.get('netns')
     if netns:
@@ -427,6 +428,7 @@ def _undo_start(name, defn, p1, monitor, made_state):
         os.unlink(run_file(name))
     if made_state:
         shutil.rmtree(state_dir(name), ignore_errors=True)
+        tidy_runtime_dirs()
 
 
 def _wait_gone(run, timeout):
@@ -459,6 +461,23 @@ def remove_container(name, timeout=10):
     if os.path.ismount(rootfs):
         raise RuntimeError('%s is still mounted on the host; refusing to delete it' % rootfs)
     shutil.rmtree(sdir, ignore_errors=True)
+    tidy_runtime_dirs()
+
+
+def tidy_runtime_dirs():
+    """After the last container is gone, leave nothing of the runtime behind.
+
+    The cached start helper and the empty state directories would otherwise
+    stay on the host after the course's reset (a leak check flags them).
+    """
+    if list_containers():
+        return
+    shutil.rmtree(HELPER_DIR, ignore_errors=True)
+    for d in (RUN_ROOT, STATE_ROOT):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass  # missing, or not empty (something else lives there)
 
 
 # ------------------------------------------------------------ exec / info

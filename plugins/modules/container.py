@@ -69,7 +69,7 @@ options:
     description: C(uid[:gid]) or a name from the container's C(/etc/passwd).
     type: str
   hostname:
-    description: Hostname (at most 64 characters). Defaults to O(name).
+    description: Hostname (at most 64 characters). Defaults to O(name) with C(_) replaced by C(-).
     type: str
   netns:
     description:

@@ -22,6 +22,10 @@ def test_definition_and_hash(tmp_path):
     assert rt.definition_hash(d) != rt.definition_hash(rt.build_definition(_params(tmp_path)))
 
 
+def test_default_hostname_from_a_name_with_underscores(tmp_path):
+    assert rt.build_definition(_params(tmp_path, name='ndl_it_1'))['hostname'] == 'ndl-it-1'
+
+
 @pytest.mark.parametrize('kw,match', [
     (dict(hostname='h' * 65), 'at most 64'),
     (dict(rootfs='/nonexistent/ndl'), 'does not exist'),
@@ -30,6 +34,9 @@ def test_definition_and_hash(tmp_path):
                                 dict(container_id=5, host_id=100, size=10)]), 'overlap'),
     (dict(uid_map=[dict(container_id=0, host_id=1)]), 'need userns'),
     (dict(capabilities=['cap_fly']), 'unknown capability'),
+    (dict(cpu_quota='forty percent'), 'cpu_quota'),
+    (dict(userns=True, uid_map=[dict(container_id=0, host_id=4294967290, size=65536)]),
+     'out of range'),
     (dict(user='nobodyhere'), 'not in the container'),
 ])
 def test_bad_definitions(tmp_path, kw, match):
