@@ -25,7 +25,7 @@ description:
     task; it is never skipped silently.
   - Only the limits given are managed; a limit left out keeps its current value.
 author:
-  - nodocker.lab developers
+  - nodocker.lab developers (@nodocker-lab)
 options:
   name:
     description: Name of the cgroup (the last path component).
@@ -85,10 +85,13 @@ options:
     type: str
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 notes:
   - Does not move processes; the M(nodocker.lab.container) module puts its

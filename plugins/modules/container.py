@@ -29,7 +29,7 @@ description:
   - The container is found again after Ansible (or the machine's runtime helper)
     restarts; PID 1 is identified by PID and start time.
 author:
-  - nodocker.lab developers
+  - nodocker.lab developers (@nodocker-lab)
 options:
   name:
     description: Container name (also the default hostname and the cgroup name).
@@ -125,10 +125,13 @@ options:
     type: str
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 notes:
   - Requires root on the managed host. The start path runs a small helper with the

@@ -20,7 +20,7 @@ description:
   - Fails when the container is not running, when the command does not exist in the
     container, or when the command exits with a non-zero status (like M(ansible.builtin.command)).
 author:
-  - nodocker.lab developers
+  - nodocker.lab developers (@nodocker-lab)
 options:
   name:
     description: Container name.
@@ -47,11 +47,14 @@ options:
     type: int
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: none
     details: In check mode nothing is run and the task is skipped.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: none
     details: Like M(ansible.builtin.command), it always reports changed; use C(changed_when).
 seealso:

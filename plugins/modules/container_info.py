@@ -16,7 +16,7 @@ description:
   - State (running, exited, created), PID 1, exit status, definition, cgroup
     limits and usage, and the addresses seen inside a container's network namespace.
 author:
-  - nodocker.lab developers
+  - nodocker.lab developers (@nodocker-lab)
 options:
   name:
     description: Names of the containers. Omitted - every container on the host.
@@ -24,10 +24,13 @@ options:
     elements: str
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 seealso:
   - module: nodocker.lab.container

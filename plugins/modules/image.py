@@ -37,7 +37,7 @@ description:
     and config but downloads no layer.
   - Returns the image's layer directories top first, ready for the O(nodocker.lab.overlay#module:lower) option.
 author:
-  - nodocker.lab developers
+  - nodocker.lab developers (@nodocker-lab)
 options:
   src:
     description:
@@ -92,10 +92,13 @@ options:
     default: present
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 seealso:
   - module: nodocker.lab.overlay

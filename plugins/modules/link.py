@@ -20,7 +20,7 @@ description:
   - A link that does not exist fails the task (except with O(state=absent)); this module
     does not create links. Use M(nodocker.lab.veth) or M(nodocker.lab.bridge) for that.
 author:
-  - nodocker.lab developers
+  - nodocker.lab developers (@nodocker-lab)
 options:
   name:
     description:
@@ -55,10 +55,13 @@ options:
     type: str
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 requirements:
   - pyroute2 >= 0.9

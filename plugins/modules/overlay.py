@@ -27,7 +27,7 @@ description:
     one-page limit of the C(-o) option string does not apply. Older kernels
     get relative layer paths from their common parent.
 author:
-  - nodocker.lab developers
+  - nodocker.lab developers (@nodocker-lab)
 options:
   path:
     description: The mount point (the merged view). Created when missing.
@@ -64,10 +64,13 @@ options:
     default: mounted
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 seealso:
   - module: nodocker.lab.image

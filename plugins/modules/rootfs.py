@@ -29,7 +29,7 @@ description:
   - A file C(.nodocker-lab-rootfs) marks the directory as made by this module;
     O(state=absent) deletes only such a directory.
 author:
-  - nodocker.lab developers
+  - nodocker.lab developers (@nodocker-lab)
 options:
   path:
     description:
@@ -59,10 +59,13 @@ options:
     default: present
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 seealso:
   - module: nodocker.lab.overlay
