@@ -580,7 +580,7 @@ def _remove_empty_parents(paths, parent):
     depth = len(parent.split('/'))
     for d in paths.values():
         p = os.path.dirname(d)
-        for _ in range(depth):
+        for dummy in range(depth):
             try:
                 os.rmdir(p)
             except OSError:

@@ -190,8 +190,8 @@ def mount_overlay_fsconfig(path, lower, upper, work):
                           value.encode(), 0)
             if r < 0:
                 err = ctypes.get_errno()
-                raise OSError(err, 'fsconfig %s=%s: %s %s' % (key, value, os.strerror(err),
-                                                             _fs_log(fd)))
+                raise OSError(err, 'fsconfig %s=%s: %s %s'
+                              % (key, value, os.strerror(err), _fs_log(fd)))
         setstr('source', 'overlay')
         for layer in lower:
             setstr('lowerdir+', layer)
@@ -218,8 +218,8 @@ def mount_overlay_legacy(path, lower, upper, work):
     rel = [os.path.relpath(x, base) for x in lower]
     opts = 'lowerdir=' + ':'.join(rel)
     if upper:
-        opts += ',upperdir=%s,workdir=%s' % (os.path.relpath(upper, base),
-                                           os.path.relpath(work, base))
+        opts += ',upperdir=%s,workdir=%s' % (
+            os.path.relpath(upper, base), os.path.relpath(work, base))
     if len(opts) >= PAGE_SIZE:
         raise MountError('%d layers make a %d-byte option string even as relative paths; '
                          'the limit is one page (%d) and this kernel has no lowerdir+ '

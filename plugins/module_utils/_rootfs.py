@@ -503,7 +503,7 @@ def run_rootfs(module):
             raise RootfsError('%s already exists, is not empty and was not made by '
                               'nodocker.lab.rootfs; give an empty or new directory' % root)
         entries = plan_entries(p['programs'] or [], p['busybox'],
-                               lambda n: module.get_bin_path(n))
+                               module.get_bin_path)
         before = tree_files(root) if exists else []
         made_root = False
         if not exists:

@@ -114,7 +114,7 @@ def remove_cgroups(lab, host):
         top = os.path.join(root, rel)
         if not os.path.isdir(top) or os.path.islink(root):
             continue
-        for dirpath, dirnames, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
+        for dirpath in sorted((w[0] for w in os.walk(top)), key=len, reverse=True):
             try:
                 os.rmdir(dirpath)
             except OSError:
@@ -151,7 +151,7 @@ def mountpoints():
 
 def _run(argv, **kw):
     p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       universal_newlines=True, **kw)
+                       universal_newlines=True, check=False, **kw)
     if p.returncode != 0:
         raise SimhostError('%s failed (rc=%d): %s' % (
             ' '.join(shlex.quote(a) for a in argv), p.returncode, p.stderr.strip()))
@@ -459,8 +459,8 @@ def describe_host(lab, host):
     config = load_config(lab, host)
     if not config or not host_exists(lab, host):
         return None
-    return {k: config.get(k) for k in ('name', 'hostname', 'kind', 'underlay_address',
-                                        'gateway', 'addresses', 'mtu', 'switch')}
+    keys = ('name', 'hostname', 'kind', 'underlay_address', 'gateway', 'addresses', 'mtu', 'switch')
+    return dict((k, config.get(k)) for k in keys)
 
 
 # ---------------------------------------------------------------- the module's logic
@@ -551,7 +551,7 @@ def run_simhosts(module):
     if switch in names:
         module.fail_json(msg='%r is the name of the switch; pick another host name' % switch)
 
-    existing = [h for h in list_hosts(lab)]
+    existing = list_hosts(lab)
     before = {h: describe_host(lab, h) for h in existing}
     commands = []
     try:

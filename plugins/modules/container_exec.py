@@ -48,8 +48,8 @@ options:
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
-    support: none
-    details: In check mode nothing is run and the task is skipped.
+    support: partial
+    details: In check mode the container and command are checked but nothing is run; the task reports skipped.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
@@ -84,12 +84,12 @@ stderr:
   returned: always
   type: str
 stdout_lines:
-  description: O(stdout) split into lines.
+  description: RV(stdout) split into lines.
   returned: always
   type: list
   elements: str
 stderr_lines:
-  description: O(stderr) split into lines.
+  description: RV(stderr) split into lines.
   returned: always
   type: list
   elements: str

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: nodocker.lab contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -38,7 +37,7 @@ SYSCTLS = [
 def _cmd(argv):
     try:
         p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                           universal_newlines=True, timeout=30)
+                           universal_newlines=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return p.stdout if p.returncode == 0 else None
@@ -137,7 +136,7 @@ def cgroups():
         for cand in ('nodocker-lab', 'nodocker-lab.slice'):
             top = os.path.join(root, cand)
             if os.path.isdir(top):
-                for dirpath, dirnames, _ in os.walk(top):
+                for dirpath, dummy_dirs, dummy_files in os.walk(top):
                     out.append(dirpath)
     return sorted(set(out))
 

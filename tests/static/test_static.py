@@ -18,7 +18,7 @@ GET_PIP_CACHE = os.path.expanduser('~/.ansible/test/cache')
 def run(argv, cwd=ROOT, timeout=1800, **kw):
     env = dict(os.environ, PATH=BIN + os.pathsep + os.environ.get('PATH', ''),
                ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', **kw)
-    return subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
+    return subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, check=False,
                           stderr=subprocess.STDOUT, universal_newlines=True, timeout=timeout)
 
 

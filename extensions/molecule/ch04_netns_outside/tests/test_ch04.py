@@ -17,7 +17,7 @@ def start_http_server(host, bind, directory, log, netns=None):
     host.run('cd %s && setsid -f %spython3 -m http.server --bind %s 80 > %s 2>&1'
              % (directory, prefix, bind, log))
     probe = '%scurl -s -m 1 -o /dev/null http://%s/' % (prefix, bind)
-    for _ in range(100):
+    for dummy in range(100):
         if host.run(probe).rc == 0:
             return
         time.sleep(0.1)
