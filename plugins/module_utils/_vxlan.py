@@ -251,8 +251,8 @@ def apply(want, check_mode):
         if want['master']:
             master_msg = get_link(ipr, ifname=want['master'])
             if master_msg is None:
-                raise ValueError('master %r not found in %s' % (want['master'],
-                                                               netns or 'this namespace'))
+                raise ValueError('master %r not found in %s'
+                                 % (want['master'], netns or 'this namespace'))
 
         recreate = []
         if msg is not None:

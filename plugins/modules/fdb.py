@@ -25,7 +25,7 @@ description:
   - The kernel omits C(vni) and C(port) from an entry when they equal the device's own;
     entries are compared with that in mind, and RV(before)/RV(after) always show both.
 author:
-  - nodocker.lab developers
+  - nodocker.lab developers (@nodocker-lab)
 options:
   dev:
     description: The VXLAN device (C(vxlan1) in the course).
@@ -68,10 +68,13 @@ options:
     default: merged
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 requirements:
   - pyroute2 >= 0.9

@@ -20,7 +20,7 @@ description:
     per entry.
   - States follow Ansible network resource modules - V(merged), V(deleted), V(overridden).
 author:
-  - nodocker.lab developers
+  - nodocker.lab developers (@nodocker-lab)
 options:
   dev:
     description: The device the entries belong to (C(vxlan1) in the course).
@@ -53,10 +53,13 @@ options:
     default: merged
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 requirements:
   - pyroute2 >= 0.9

@@ -24,7 +24,7 @@ description:
     O(dev), O(create_netns)). Both appear in RV(commands) and in the diff.
   - A device of another kind with the same name is never replaced; the task fails instead.
 author:
-  - nodocker.lab developers
+  - nodocker.lab developers (@nodocker-lab)
 options:
   name:
     description: Name of the VXLAN device (the course uses C(vxlan1)).
@@ -98,10 +98,13 @@ options:
     default: present
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 requirements:
   - pyroute2 >= 0.9

@@ -1,0 +1,1 @@
+../../ch07_dynamic_overlay/tests/test_ch07.py
