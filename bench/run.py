@@ -38,8 +38,8 @@ def md_rows(times, unit, scale, ref=None, digits=1, higher_better=False):
         med, lo, hi, n = C.stats(v)
         r = C.ratio(v, times[ref]) if ref else ''
         f = '%%.%df %s' % (digits, unit)
-        rows.append('| %s | %s | %s | %s | %d | %s |' % (k, f % (med * scale), f % (lo * scale),
-                                                        f % (hi * scale), n, r))
+        rows.append('| %s | %s | %s | %s | %d | %s |'
+                    % (k, f % (med * scale), f % (lo * scale), f % (hi * scale), n, r))
     return rows
 
 
@@ -136,10 +136,10 @@ def section_d(work, rounds, seconds):
            '|---|---:|---:|---:|---:|---:|']
     for k, v in g.items():
         med, lo, hi, n = C.stats(v)
-        out.append('| %s | %.2f Gbit/s | %.2f | %.2f | %d | %s |' % (k, med, lo, hi, n,
-                                                                   C.ratio(v, g[hb])))
-    out += ['', '**Goal (≥ 95%% of hand-built): %s** (%.0f%%)' % ('met' if r >= 0.95
-                                                                 else 'MISSED', r * 100), '']
+        out.append('| %s | %.2f Gbit/s | %.2f | %.2f | %d | %s |'
+                   % (k, med, lo, hi, n, C.ratio(v, g[hb])))
+    verdict = 'met' if r >= 0.95 else 'MISSED'
+    out += ['', '**Goal (≥ 95%% of hand-built): %s** (%.0f%%)' % (verdict, r * 100), '']
     return out, r >= 0.95
 
 
@@ -165,8 +165,8 @@ def section_f(work, quick):
             '| measure | value |', '|---|---:|',
             '| start 100 (one looped task) | %.1f s (%.2f s per container) |'
             % (c['start_s'], c['start_s'] / 100),
-            '| remove 100 | %.1f s (%.2f s per container) |' % (c['remove_s'],
-                                                              c['remove_s'] / 100),
+            '| remove 100 | %.1f s (%.2f s per container) |'
+            % (c['remove_s'], c['remove_s'] / 100),
             '| RSS of every process in the host, before / with 100 running | %.1f / %.1f MiB |'
             % (c['rss_before_kib'] / 1024.0, c['rss_after_kib'] / 1024.0),
             '| per container (RSS delta / 100: monitor + init + workload) | %.2f MiB |'
@@ -191,7 +191,7 @@ def section_f(work, quick):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     ap.add_argument('--quick', action='store_true')
     ap.add_argument('--rounds', type=int)
     ap.add_argument('--playbook-rounds', type=int)

@@ -247,9 +247,9 @@ def run_requests(ipr, phases, window=256):
         for phase in phases:
             for start in range(0, len(phase), window):
                 chunk = phase[start:start + window]
-                results = await asyncio.gather(*[f(aipr) for _, f in chunk],
+                results = await asyncio.gather(*[f(aipr) for dummy, f in chunk],
                                                return_exceptions=True)
-                for (cmd, _), r in zip(chunk, results):
+                for (cmd, dummy), r in zip(chunk, results):
                     if isinstance(r, Exception):
                         raise RequestFailed(cmd, r)
 
@@ -290,7 +290,7 @@ def run_fdb(module):
             phases = phased(ops, lambda op, e: command_for(netns, dev, op, e, dev_vni, dev_port),
                             lambda a, op, e: op_request(a, index, op, e))
             for phase in phases:
-                for cmd, _ in phase:
+                for cmd, dummy in phase:
                     plan.do(cmd)
             if not module.check_mode:
                 run_requests(ipr, phases)

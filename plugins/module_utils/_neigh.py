@@ -149,7 +149,7 @@ def run_neigh(module):
             phases = phased(ops, lambda op, e: command_for(netns, dev, op, e),
                             lambda a, op, e: op_request(a, index, op, e))
             for phase in phases:
-                for cmd, _ in phase:
+                for cmd, dummy in phase:
                     plan.do(cmd)
             if not module.check_mode:
                 run_requests(ipr, phases)

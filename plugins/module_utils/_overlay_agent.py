@@ -343,7 +343,7 @@ def start_supervisor(args):
     pid = os.fork()
     if pid:
         os.waitpid(pid, 0)
-        for _ in range(50):
+        for dummy in range(50):
             if read_pid(args.pidfile):
                 return
             time.sleep(0.1)
@@ -422,7 +422,7 @@ def sync_host(registry, host, wanted):
 
 # ---------------------------------------------------------------------- CLI
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog='overlay-agent', description=__doc__.split('\n')[0])
+    p = argparse.ArgumentParser(prog='overlay-agent', description=__doc__.split('\n', maxsplit=1)[0])
     sub = p.add_subparsers(dest='cmd', required=True)
     for name in ('run', 'ensure', 'supervise'):
         s = sub.add_parser(name)

@@ -228,7 +228,7 @@ def open_registry(spec, vni=None):
     """'dir:/path' or 'etcd:http://host:2379' -> a registry object."""
     if not isinstance(spec, str) or ':' not in spec:
         raise ValueError('registry %r: use dir:/PATH or etcd:http://HOST:2379' % (spec,))
-    kind, _, where = spec.partition(':')
+    kind, dummy, where = spec.partition(':')
     if kind == 'dir':
         if not where.startswith('/'):
             raise ValueError('registry directory %r must be an absolute path' % where)

@@ -30,7 +30,7 @@ MAC = re.compile(r'^([0-9a-f]{2}:){5}[0-9a-f]{2}$')
 
 def run(argv):
     p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                       universal_newlines=True)
+                       universal_newlines=True, check=False)
     return p.stdout if p.returncode == 0 else ''
 
 

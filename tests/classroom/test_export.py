@@ -67,7 +67,7 @@ def env():
 
 def sh(argv, **kw):
     p = subprocess.run(argv, cwd=ROOT, env=env(), universal_newlines=True,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw, check=False)
     assert p.returncode == 0, '%s failed (rc=%d):\n%s' % (
         ' '.join(shlex.quote(a) for a in argv), p.returncode, p.stdout[-8000:])
     return p.stdout

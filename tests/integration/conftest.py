@@ -2,10 +2,8 @@
 """Integration tests run against the real kernel, inside simulated hosts, and
 the whole session is wrapped in a leak check of the machine's own state."""
 
-import json
 import os
-import subprocess
-import sys
+import time
 
 import pytest
 
@@ -19,7 +17,6 @@ def machine_leak_check():
     before = leakcheck.snapshot()
     yield
     problems = []
-    import time
     deadline = time.time() + 10
     while True:
         problems = leakcheck.compare(before, leakcheck.snapshot())

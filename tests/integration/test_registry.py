@@ -135,8 +135,8 @@ def build_images(path):
     demo, demo_diff_ids = lay.image([(l1, True), (l2, False)])
     demo = dict(demo, annotations={'org.opencontainers.image.ref.name': 'demo'})
     demo.pop('platform')
-    arm, _ = lay.image([(_tar([('arch', b'arm64\n')]), True)], arch='arm64')
-    amd, _ = lay.image([(_tar([('arch', b'amd64\n')]), True)], arch='amd64')
+    arm, dummy = lay.image([(_tar([('arch', b'arm64\n')]), True)], arch='arm64')
+    amd, dummy = lay.image([(_tar([('arch', b'amd64\n')]), True)], arch='amd64')
     multi_index = json.dumps({'schemaVersion': 2, 'mediaType': OCI_INDEX,
                               'manifests': [arm, amd]}).encode()
     multi = lay.blob(multi_index, OCI_INDEX,
@@ -256,8 +256,8 @@ def lab(tmp_path_factory):
         run_ok(reg, 'mkdir -p %s/data' % RUN)
         run_ok(reg, 'openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=ndl-token '
                     '-keyout %s/token.key -out %s/token.crt 2>/dev/null' % (RUN, RUN))
-        for port, auth in ((5000, ''), (5001, TOKEN_AUTH.format(ip=REG_IP, run=RUN,
-                                                               token_port=TOKEN_PORT))):
+        token_auth = TOKEN_AUTH.format(ip=REG_IP, run=RUN, token_port=TOKEN_PORT)
+        for port, auth in ((5000, ''), (5001, token_auth)):
             cfg = REGISTRY_CONFIG.format(run=RUN, ip=REG_IP, port=port, auth=auth)
             reg.run('cat > %s/config-%d.yml <<"EOF"\n%sEOF' % (RUN, port, cfg))
             pids.append(start_background(reg, 'docker-registry serve %s/config-%d.yml'

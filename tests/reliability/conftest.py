@@ -49,7 +49,7 @@ class Lab(object):
     def sh(self, host, cmd, check=True, timeout=300):
         argv = self.prefix(host) + (['sh', '-c', cmd] if isinstance(cmd, str) else list(cmd))
         p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           universal_newlines=True, timeout=timeout)
+                           universal_newlines=True, timeout=timeout, check=False)
         if check and p.returncode:
             raise AssertionError('%s on %s: rc=%d\n%s\n%s' % (
                 ' '.join(shlex.quote(a) for a in argv[-3:]), host, p.returncode,

@@ -52,7 +52,7 @@ def test_underlay_carries_udp_4789(simhosts, inventory):
     time.sleep(1.5)
     ns(host, c1['name'], 'ping -c 3 -W 2 %s' % c2['ip'])
     seen = ''
-    for _ in range(20):
+    for dummy in range(20):
         seen = host.run('cat %s' % pcap).stdout
         if seen.count('\n') >= 2:
             break

@@ -48,7 +48,7 @@ def ns(host, name, cmd):
 
 def ping(host, netns, ip, tries=3):
     r = None
-    for _ in range(tries):
+    for dummy in range(tries):
         # the first packet may be lost while the miss is being answered
         r = ns(host, netns, 'ping -c 3 -i 0.3 -W 2 %s' % ip)
         if r.rc == 0:
@@ -177,7 +177,7 @@ def test_malformed_record_is_logged_and_skipped(simhosts, inventory):
 def test_container_attached_later_is_reachable(simhosts, inventory):
     """A container attached by hand on one host, registered: reachable from the others."""
     cs = containers(inventory)
-    (h_new, _), (h1, c1) = cs[-1], cs[0]
+    (h_new, dummy), (h1, c1) = cs[-1], cs[0]
     host = simhosts[h_new]
     ip, name = '11.11.11.77', 'late77'
     mac = '02:42:c0:a8:00:4d'
