@@ -169,6 +169,12 @@ def processes():
     named after it. Identified by pid + start time (pids are reused)."""
     mine = _ns_ids('self')
     skip = _ancestors()
+    netns_names = {}
+    for name in namespaces():
+        try:
+            netns_names['net:[%d]' % os.stat('/run/netns/' + name).st_ino] = name
+        except OSError:
+            pass
     out = []
     for d in os.listdir('/proc'):
         if not d.isdigit() or int(d) in skip:
@@ -187,8 +193,11 @@ def processes():
         foreign = [ns for ns in ids if ids[ns] is not None and ids[ns] != mine[ns]]
         named = any(m in cmdline for m in PROJECT_MARKERS)
         if foreign or named:
+            where = ','.join(foreign)
+            if ids['net'] in netns_names:
+                where += ' netns=%s' % netns_names[ids['net']]
             out.append('%s@%s %s%s' % (d, fields[19], cmdline[:160],
-                                       ' [ns: %s]' % ','.join(foreign) if foreign else ''))
+                                       ' [ns: %s]' % where if where else ''))
     return sorted(out)
 
 
