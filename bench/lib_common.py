@@ -52,13 +52,13 @@ def timed(fn, *args, **kw):
 
 def sh(*args, **kw):
     kw.setdefault('check', True)
-    return subprocess.run(args, **kw)
+    return subprocess.run(args, **kw, check=False)
 
 
 def out(*args):
     try:
         return subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              universal_newlines=True, timeout=30).stdout.strip()
+                              universal_newlines=True, timeout=30, check=False).stdout.strip()
     except (OSError, subprocess.TimeoutExpired) as e:
         return 'unavailable (%s)' % e
 
@@ -97,7 +97,7 @@ class Lab(object):
         if isinstance(cmd, str):
             cmd = ['sh', '-c', cmd]
         p = subprocess.run(self.prefix(host) + list(cmd), stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout, **kw)
+                           stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout, **kw, check=False)
         if check and p.returncode:
             raise RuntimeError('in %s: %s failed (rc=%d): %s %s' % (
                 host, ' '.join(shlex.quote(c) for c in cmd), p.returncode, p.stdout[-2000:],

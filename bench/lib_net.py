@@ -79,7 +79,7 @@ def run(workdir, rounds, seconds):
                 ('nodocker.lab overlay (ch06 playbook)', ('c1', 'c2', '11.11.11.3')),
                 ('hand-built VXLAN, same MTU', ('hbc', 'hbc', '12.12.12.3')),
             ]
-            times = dict((k, []) for k, _ in variants)
+            times = dict((k, []) for k, dummy in variants)
             for r in range(rounds):
                 order = variants[r % 3:] + variants[:r % 3]
                 for k, (c, s, ip) in order:
