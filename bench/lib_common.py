@@ -52,7 +52,7 @@ def timed(fn, *args, **kw):
 
 def sh(*args, **kw):
     kw.setdefault('check', True)
-    return subprocess.run(args, **kw, check=False)
+    return subprocess.run(args, check=kw.pop('check', False), **kw)
 
 
 def out(*args):
@@ -97,7 +97,8 @@ class Lab(object):
         if isinstance(cmd, str):
             cmd = ['sh', '-c', cmd]
         p = subprocess.run(self.prefix(host) + list(cmd), stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout, **kw, check=False)
+                           stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout,
+                           check=kw.pop('check', False), **kw)
         if check and p.returncode:
             raise RuntimeError('in %s: %s failed (rc=%d): %s %s' % (
                 host, ' '.join(shlex.quote(c) for c in cmd), p.returncode, p.stdout[-2000:],

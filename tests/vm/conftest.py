@@ -68,6 +68,10 @@ def lab():
         if not shutil.which(tool):
             pytest.skip('the VM lane needs %s (apt: qemu-system-x86 qemu-utils debootstrap '
                         'e2fsprogs openssh-client)' % tool)
+    if os.environ.get('NDL_VM_REUSE') and os.path.exists(os.path.join(vmlab.RUN_DIR, 'state.json')):
+        # development: reuse VMs started by "vmlab.py up 2"; they stay up
+        yield Lab(os.path.join(vmlab.RUN_DIR, 'inventory.yml'), 2)
+        return
     if vmlab.netns_exists() or os.path.exists(vmlab.RUN_DIR):
         pytest.fail('a VM lab is already up (python tests/vm/vmlab.py down)')
     t0 = time.time()

@@ -125,7 +125,7 @@ def test_ch07_dynamic_overlay_across_vms(lab):
     lab.ssh(1, 'systemd-run --unit=ndl-etcd etcd --data-dir /var/tmp/ndl-etcd '
                '--listen-client-urls http://0.0.0.0:2379 '
                '--advertise-client-urls http://192.168.104.2:2379')
-    reg = ['-e', 'ch07_registry=etcd', '-e', 'ch07_registry_url=http://192.168.104.2:2379']
+    reg = ['-e', 'ch07_registry=etcd', '-e', 'ch07_etcd_endpoint=http://192.168.104.2:2379']
     try:
         lab.playbook(pb, '-i', CHAPTER_VARS, *reg)
         for src, host, dst in ((1, 'c1', '11.11.11.3'), (2, 'c2', '11.11.11.2')):

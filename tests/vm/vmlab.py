@@ -132,7 +132,7 @@ WantedBy=sysinit.target
 
 SSH_OPTS = ['-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no',
             '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR',
-            '-o', 'ConnectTimeout=5']
+            '-o', 'ConnectTimeout=30', '-o', 'ServerAliveInterval=15']
 
 
 class VMLabError(RuntimeError):
@@ -191,38 +191,16 @@ def build_image(force=False):
     os.makedirs(CACHE_DIR, exist_ok=True)
     t0 = time.time()
     tmp = tempfile.mkdtemp(prefix='.build-%s-' % recipe_key(), dir=CACHE_DIR)
-    root = os.path.join(tmp, 'root')
     try:
-        ndl = os.path.join(root, 'tmp', 'ndl')
         run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'nodocker-lab-vm',
              '-f', os.path.join(tmp, 'id_ed25519')])
-        log('debootstrap %s (%d packages) ...' % (SUITE, len(PACKAGES)))
-        # A private mount namespace: whatever debootstrap mounts in the chroot dies with it.
-        run(['unshare', '--mount', '--propagation', 'private', 'debootstrap',
-             '--variant=minbase', '--include=' + ','.join(PACKAGES), SUITE, root, MIRROR],
-            stdout=open(os.path.join(tmp, 'debootstrap.log'), 'w'), stderr=subprocess.STDOUT)
-        log('debootstrap done in %.0fs' % (time.time() - t0))
-        os.makedirs(ndl, exist_ok=True)
-        _wheel(ndl)
-        shutil.copy(os.path.join(tmp, 'id_ed25519.pub'), ndl)
-        for name, text in (('setup.sh', GUEST_SETUP), ('ndl-vmconfig', VMCONFIG),
-                           ('ndl-vmconfig.service', VMCONFIG_UNIT)):
-            with open(os.path.join(ndl, name), 'w') as f:
-                f.write(text)
-        run(['unshare', '--mount', '--propagation', 'private', 'chroot', root,
-             '/bin/sh', '/tmp/ndl/setup.sh'])
-        boot = os.path.join(root, 'boot')
-        kern = sorted(f for f in os.listdir(boot) if f.startswith('vmlinuz-'))[-1]
-        initrd = sorted(f for f in os.listdir(boot) if f.startswith('initrd.img-'))[-1]
-        shutil.copy(os.path.join(boot, kern), os.path.join(tmp, 'vmlinuz'))
-        shutil.copy(os.path.join(boot, initrd), os.path.join(tmp, 'initrd.img'))
-        raw = os.path.join(tmp, 'root.ext4')
-        run(['mkfs.ext4', '-q', '-F', '-L', 'ndlroot', '-d', root, raw, IMAGE_SIZE])
-        run(['qemu-img', 'convert', '-O', 'qcow2', raw, os.path.join(tmp, 'base.qcow2')])
-        os.unlink(raw)
-        shutil.rmtree(root)
+        _wheel(tmp)
+        # The root tree lives on a tmpfs (dpkg's fsyncs cost minutes on a disk) in a
+        # private mount namespace: the tmpfs and whatever debootstrap mounts die with it.
+        run(['unshare', '--mount', '--propagation', 'private',
+             sys.executable, os.path.abspath(__file__), '_build', tmp])
         with open(os.path.join(tmp, 'DONE'), 'w') as f:
-            json.dump({'key': recipe_key(), 'kernel': kern, 'seconds': round(time.time() - t0)}, f)
+            json.dump({'key': recipe_key(), 'seconds': round(time.time() - t0)}, f)
         os.chmod(tmp, 0o755)
         if os.path.exists(final):
             shutil.rmtree(final)
@@ -232,6 +210,43 @@ def build_image(force=False):
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _build_inner(tmp):
+    """Runs in a private mount namespace (see build_image)."""
+    t0 = time.time()
+    root = os.path.join(tmp, 'root')
+    ndl = os.path.join(root, 'tmp', 'ndl')
+    os.makedirs(root)
+    run(['mount', '-t', 'tmpfs', '-o', 'size=4g,mode=755', 'ndl-vm-build', root])
+    try:
+        log('debootstrap %s (%d packages) ...' % (SUITE, len(PACKAGES)))
+        with open(os.path.join(tmp, 'debootstrap.log'), 'w') as out:
+            run(['debootstrap', '--variant=minbase', '--include=' + ','.join(PACKAGES),
+                 SUITE, root, MIRROR], stdout=out, stderr=subprocess.STDOUT)
+        log('debootstrap done in %.0fs' % (time.time() - t0))
+        os.makedirs(ndl, exist_ok=True)
+        for f in os.listdir(tmp):
+            if f.endswith('.whl') or f == 'id_ed25519.pub':
+                shutil.copy(os.path.join(tmp, f), ndl)
+        for name, text in (('setup.sh', GUEST_SETUP), ('ndl-vmconfig', VMCONFIG),
+                           ('ndl-vmconfig.service', VMCONFIG_UNIT)):
+            with open(os.path.join(ndl, name), 'w') as f:
+                f.write(text)
+        run(['chroot', root, '/bin/sh', '/tmp/ndl/setup.sh'])
+        boot = os.path.join(root, 'boot')
+        kern = sorted(f for f in os.listdir(boot) if f.startswith('vmlinuz-'))[-1]
+        initrd = sorted(f for f in os.listdir(boot) if f.startswith('initrd.img-'))[-1]
+        shutil.copy(os.path.join(boot, kern), os.path.join(tmp, 'vmlinuz'))
+        shutil.copy(os.path.join(boot, initrd), os.path.join(tmp, 'initrd.img'))
+        raw = os.path.join(tmp, 'root.ext4')
+        run(['mkfs.ext4', '-q', '-F', '-L', 'ndlroot', '-d', root, raw, IMAGE_SIZE])
+        run(['qemu-img', 'convert', '-O', 'qcow2', raw, os.path.join(tmp, 'base.qcow2')])
+        os.unlink(raw)
+        log('image files ready in %.0fs (kernel %s)' % (time.time() - t0, kern))
+    finally:
+        run(['umount', '-R', root], check=False)
+        os.rmdir(root)
 
 
 # ---------------------------------------------------------------- network + VMs
@@ -404,7 +419,8 @@ def main(argv=None):
     sub = p.add_subparsers(dest='cmd', required=True)
     b = sub.add_parser('build-image')
     b.add_argument('--force', action='store_true')
-    sub.add_parser('key').set_defaults()
+    sub.add_parser('key')
+    sub.add_parser('_build').add_argument('dir')
     u = sub.add_parser('up')
     u.add_argument('n', type=int, nargs='?', default=2)
     u.add_argument('--memory', type=int, default=1024)
@@ -420,6 +436,8 @@ def main(argv=None):
     a = p.parse_args(argv)
     if a.cmd == 'build-image':
         print(build_image(force=a.force))
+    elif a.cmd == '_build':
+        _build_inner(a.dir)
     elif a.cmd == 'key':
         print(recipe_key())
     elif a.cmd == 'up':
