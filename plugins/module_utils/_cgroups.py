@@ -56,6 +56,7 @@ import shlex
 import signal
 import time
 
+from ansible_collections.nodocker.lab.plugins.module_utils._plan import Plan
 from ansible_collections.nodocker.lab.plugins.module_utils._sizes import (
     UNLIMITED, parse_limit, parse_size)
 
@@ -356,20 +357,6 @@ def cgroup_facts(name, parent=None, root=DEFAULT_ROOT):
 
 # ---------------------------------------------------------------- changing
 
-class _Recorder:
-    """The Plan of _netlink without its pyroute2 import: commands + check mode."""
-
-    def __init__(self, check_mode):
-        self.check_mode = check_mode
-        self.commands = []
-
-    def do(self, command, fn=None, *args):
-        self.commands.append(command)
-        if fn is not None and not self.check_mode:
-            return fn(*args)
-        return None
-
-
 def _required_controllers(limits):
     return sorted(set(LIMIT_CONTROLLER[k] for k in limits))
 
@@ -464,7 +451,7 @@ def ensure_cgroup(spec, check_mode=False):
     paths = cgroup_paths(spec.name, spec.parent, spec.root)
     existed = cgroup_exists(spec.name, spec.parent, spec.root)
     before = read_limits(spec.name, spec.parent, spec.root) if existed else None
-    plan = _Recorder(check_mode)
+    plan = Plan(check_mode)
     created = []
     try:
         if version == 2:
@@ -550,7 +537,7 @@ def remove_cgroup(name, kill=False, check_mode=False, parent=None, root=DEFAULT_
     paths = cgroup_paths(name, parent, root)
     existed = cgroup_exists(name, parent, root)
     before = read_limits(name, parent, root) if existed else None
-    plan = _Recorder(check_mode)
+    plan = Plan(check_mode)
     if existed:
         pids = cgroup_procs(name, parent, root)
         if pids and not kill:

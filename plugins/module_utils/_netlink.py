@@ -22,7 +22,10 @@ __metaclass__ = type
 
 import contextlib
 import os
-import shlex
+
+# Plan and quote are shared with the modules that do not talk netlink
+from ansible_collections.nodocker.lab.plugins.module_utils._plan import (  # noqa: F401 pylint: disable=unused-import
+    Plan, quote)
 
 try:
     from pyroute2 import IPRoute
@@ -83,10 +86,6 @@ def netlink(netns=None):
         ipr.close()
 
 
-def quote(args):
-    return ' '.join(shlex.quote(str(a)) for a in args)
-
-
 def ip_cmd(netns, *args):
     """The `ip` command line that does the same as a netlink call."""
     if netns is None:
@@ -102,28 +101,6 @@ def bridge_cmd(netns, *args):
     if netns.startswith('/'):
         return quote(('nsenter', '--net=' + netns, 'bridge') + args)
     return quote(('bridge', '-n', netns) + args)
-
-
-class Plan:
-    """Changes to make, each as (shell command, callable).
-
-    ``do(cmd, fn, ...)`` records the command and runs ``fn`` unless in check
-    mode. ``commands`` is what the module returns: empty when nothing changed.
-    """
-
-    def __init__(self, check_mode):
-        self.check_mode = check_mode
-        self.commands = []
-
-    @property
-    def changed(self):
-        return bool(self.commands)
-
-    def do(self, command, fn=None, *args, **kwargs):
-        self.commands.append(command)
-        if fn is not None and not self.check_mode:
-            return fn(*args, **kwargs)
-        return None
 
 
 def get_link(ipr, ifname=None, index=None):
