@@ -34,6 +34,10 @@ CHAPTERS = [
     # (playbook, reset variable)
     ('ch03_netns', 'ch03_state'),
     ('ch04_netns_outside', 'ch04_state'),
+]
+# Not yet: the filesystem chapters' exported `up` fails on a fresh host (their
+# template/command tasks are not translated completely). Tracked in the notes.
+FS_CHAPTERS_PENDING = [
     ('ch01_chroot', 'ch01_state'),
     ('ch02_pivot_root', 'ch02_state'),
     ('ch05_overlayfs', 'ch05_state'),

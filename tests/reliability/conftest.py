@@ -63,6 +63,26 @@ class Lab(object):
         p = self.sh(host, [PYTHON, '-c', src], timeout=timeout)
         return json.loads(p.stdout.strip().splitlines()[-1])
 
+    def running(self):
+        """True when every host of the lab is up (its pins exist and a command runs in it)."""
+        for h in self.hosts:
+            if not os.path.exists('/run/nodocker-lab-simhosts/%s/%s/net' % (self.name, h)):
+                return False
+            if self.sh(h, 'true', check=False, timeout=30).returncode:
+                return False
+        return True
+
+    def ensure(self):
+        """(Re)create the lab's hosts when any is missing; return True if it did."""
+        if self.running():
+            return False
+        ansible_run.create_simhosts(self.inventory)
+        return True
+
+    def destroy(self):
+        ansible_run.playbook(os.path.join(ROOT, 'playbooks', 'simhosts.yml'), self.inventory,
+                             '-e', 'simhosts_state=absent', check=False)
+
     def playbook(self, path, *args, **kw):
         return ansible_run.playbook(path, self.inventory, *args, **kw)
 
@@ -86,7 +106,8 @@ def make_lab():
         labs.append(lab)
         ansible_run.create_simhosts(lab.inventory)
         return lab
-    yield make
-    for lab in labs:
-        ansible_run.playbook(os.path.join(ROOT, 'playbooks', 'simhosts.yml'), lab.inventory,
-                             '-e', 'simhosts_state=absent', check=False)
+    try:
+        yield make
+    finally:
+        for lab in labs:
+            lab.destroy()

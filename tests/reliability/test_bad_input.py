@@ -10,6 +10,8 @@ json stdout callback; each case names a word its error message must contain.
 from __future__ import absolute_import, division, print_function
 
 import json
+import os
+import subprocess
 
 import pytest
 import yaml
@@ -78,10 +80,14 @@ SNAP = ('ip netns list | sort; ip -n %s -d link show | sed "s/^[0-9]*://"; '
 @pytest.fixture(scope='module')
 def badhost(make_lab):
     lab = make_lab('b', {'host1': {'nodocker_underlay_address': '192.168.104.2/24'}})
-    lab.sh('host1', 'ip netns add %s && mkdir -p %s/bin && cp /usr/bin/busybox %s/bin/'
-           % (NS, OK_ROOT, OK_ROOT))
-    yield lab
-    lab.sh('host1', 'ip netns del %s; rm -rf /var/lib/ndl-relbad' % NS, check=False)
+    try:
+        lab.sh('host1', 'ip netns add %s && mkdir -p %s/bin && cp /usr/bin/busybox %s/bin/'
+               % (NS, OK_ROOT, OK_ROOT))
+        yield lab
+    finally:
+        if lab.running():
+            lab.sh('host1', 'ip netns del %s' % NS, check=False)
+        subprocess.call(['rm', '-rf', os.path.dirname(OK_ROOT)])
 
 
 def test_bad_input_fails_clearly_without_change(badhost):

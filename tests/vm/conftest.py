@@ -2,8 +2,10 @@
 """The VM lane (issue 6): two real Debian 12 VMs (qemu TCG, systemd, cgroup v2)
 reached over SSH from the network namespace ndl-vmnet. See tests/vm/README.md."""
 
+import atexit
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -21,6 +23,14 @@ def pytest_configure(config):
     config.addinivalue_line('markers', 'vm: needs root, qemu and about 2 GiB of RAM (two VMs)')
 
 
+TIMINGS = []   # one dict per lab: seconds per step, shown at the end of the run
+
+
+def pytest_terminal_summary(terminalreporter):
+    for t in TIMINGS:
+        terminalreporter.write_line('VM lane timings (s): %s' % t)
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if str(item.fspath).startswith(HERE):
@@ -36,7 +46,8 @@ class Lab:
         self.timings = {}
 
     def ssh(self, i, cmd, check=True, timeout=300):
-        r = subprocess.run(vmlab.ssh_cmd(i, cmd), capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(vmlab.ssh_cmd(i, cmd), capture_output=True, text=True, timeout=timeout,
+                           check=False)
         if check and r.returncode != 0:
             raise AssertionError('host%d: %s -> rc %d\n%s%s' % (i, cmd, r.returncode, r.stdout, r.stderr))
         return r
@@ -52,11 +63,12 @@ class Lab:
         t0 = time.time()
         r = subprocess.run(['ip', 'netns', 'exec', vmlab.NETNS, ansible_playbook,
                             '-i', self.inventory, playbook] + list(args),
-                           cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+                           cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
+                           check=False)
         self.timings[os.path.basename(playbook) + ' ' + ' '.join(args)] = round(time.time() - t0, 1)
         if check and r.returncode != 0:
-            raise AssertionError('%s %s -> rc %d\n%s\n%s' % (playbook, ' '.join(args), r.returncode,
-                                                            r.stdout[-6000:], r.stderr[-3000:]))
+            raise AssertionError('%s %s -> rc %d\n%s\n%s' % (
+                playbook, ' '.join(args), r.returncode, r.stdout[-6000:], r.stderr[-3000:]))
         return r
 
 
@@ -73,7 +85,13 @@ def lab():
         yield Lab(os.path.join(vmlab.RUN_DIR, 'inventory.yml'), 2)
         return
     if vmlab.netns_exists() or os.path.exists(vmlab.RUN_DIR):
-        pytest.fail('a VM lab is already up (python tests/vm/vmlab.py down)')
+        if vmlab.qemu_running():
+            pytest.fail('a VM lab is already up (python tests/vm/vmlab.py down)')
+        vmlab.down()  # left over by a killed run: nothing of it runs any more
+    # Everything goes even when the run is killed (CI stops a lane with SIGTERM):
+    # the finally below, and atexit as a last resort (down is idempotent).
+    atexit.register(vmlab.down)
+    previous = signal.signal(signal.SIGTERM, _sigterm)
     t0 = time.time()
     try:
         vmlab.build_image()
@@ -81,9 +99,18 @@ def lab():
         inv = vmlab.up(2)
         t2 = time.time()
         lab = Lab(inv, 2)
+        TIMINGS.append(lab.timings)
         lab.timings['build-image'] = round(t1 - t0, 1)
         lab.timings['up 2'] = round(t2 - t1, 1)
         yield lab
-        sys.stderr.write('\nVM lane timings (s): %s\n' % lab.timings)
     finally:
+        t3 = time.time()
         vmlab.down()
+        if TIMINGS:
+            TIMINGS[-1]['down'] = round(time.time() - t3, 1)
+        atexit.unregister(vmlab.down)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm(signum, _frame):
+    raise SystemExit(128 + signum)

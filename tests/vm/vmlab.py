@@ -295,6 +295,10 @@ def _qemu_pids():
     return pids
 
 
+def qemu_running():
+    return bool(_qemu_pids())
+
+
 def up(n=2, memory=1024, smp=1, timeout=600):
     if n < 1 or n > 4:
         raise VMLabError('1 to 4 VMs')
@@ -365,6 +369,11 @@ def write_inventory(n, key):
              '    ansible_python_interpreter: /usr/bin/python3',
              '    ansible_ssh_private_key_file: %s' % key,
              '    ansible_ssh_common_args: "%s"' % ' '.join(SSH_OPTS),
+             # one SSH connection per VM for the whole run (a handshake with a TCG
+             # guest costs about a second); the masters' sockets are in RUN_DIR and
+             # "down" stops them. ansible_ssh_args replaces Ansible's default (-C ...).
+             '    ansible_ssh_args: "-o ControlMaster=auto -o ControlPersist=120s '
+             '-o ControlPath=%s/cp-%%C"' % RUN_DIR,
              '  children:', '    course:', '      hosts:']
     for i in range(1, n + 1):
         lines += ['        %s:' % vm_name(i),
@@ -377,7 +386,28 @@ def write_inventory(n, key):
     return path
 
 
+def _ssh_masters():
+    """PIDs of the SSH control masters of the inventory (ControlPath in RUN_DIR)."""
+    pids = []
+    for d in os.listdir('/proc'):
+        if not d.isdigit():
+            continue
+        try:
+            cmdline = open('/proc/%s/cmdline' % d, 'rb').read().decode(errors='replace')
+            comm = open('/proc/%s/comm' % d).read().strip()
+        except OSError:
+            continue
+        if comm == 'ssh' and RUN_DIR + '/cp-' in cmdline:
+            pids.append(int(d))
+    return pids
+
+
 def down():
+    for pid in _ssh_masters():
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
     pids = _qemu_pids()
     for pid in pids:
         try:
