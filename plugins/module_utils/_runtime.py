@@ -240,11 +240,21 @@ def _save(path, data):
 
 
 def proc_start_time(pid):
-    """Field 22 of /proc/PID/stat: identifies a process across PID reuse."""
+    """Field 22 of /proc/PID/stat: identifies a process across PID reuse.
+
+    None when the process is gone -- or has exited and waits to be reaped (a
+    zombie): a monitor whose caller is still running stays a zombie until that
+    caller reaps it, and must not count as alive."""
     try:
         with open('/proc/%d/stat' % pid) as f:
-            return int(f.read().rsplit(')', 1)[1].split()[19])
+            fields = f.read().rsplit(')', 1)[1].split()
     except (IOError, OSError, ValueError, IndexError):
+        return None
+    if fields[0] in ('Z', 'X'):
+        return None
+    try:
+        return int(fields[19])
+    except (ValueError, IndexError):
         return None
 
 

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import tempfile
 
@@ -82,6 +83,7 @@ class Lab(object):
     def destroy(self):
         ansible_run.playbook(os.path.join(ROOT, 'playbooks', 'simhosts.yml'), self.inventory,
                              '-e', 'simhosts_state=absent', check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def playbook(self, path, *args, **kw):
         return ansible_run.playbook(path, self.inventory, *args, **kw)

@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -53,8 +54,13 @@ def snapshot(lab, host, container):
     return {'links': sorted(links, key=repr), 'fdb': fdb, 'neigh': neigh, 'addrs': addrs}
 
 
-def ping(lab):
-    return lab.sh('host1', 'ip netns exec c1 ping -c1 -W2 11.11.11.3', check=False).returncode
+def ping(lab, within=0):
+    """0 when c1 reaches c2 (retrying for `within` seconds), else ping's exit status."""
+    deadline = time.time() + within
+    while True:
+        rc = lab.sh('host1', 'ip netns exec c1 ping -c1 -W2 11.11.11.3', check=False).returncode
+        if rc == 0 or time.time() >= deadline:
+            return rc
 
 
 def converged(lab):
@@ -81,6 +87,7 @@ def overlay(overlay_lab):
     if lab.ensure() or not converged(lab):
         lab.playbook(CH06)
         assert converged(lab)
+    assert ping(lab, within=60) == 0
     return lab
 
 
@@ -159,4 +166,11 @@ def test_simulated_host_recreated_then_converged(overlay):
     overlay.playbook(CH06)
     assert snapshot(overlay, 'host2', 'c2') == overlay.intended['host2']
     assert snapshot(overlay, 'host1', 'c1') == overlay.intended['host1']
-    assert ping(overlay) == 0
+    # The re-created host2 has a new random MAC on its underlay link (eth1), and host1
+    # still holds the old one in a REACHABLE ARP entry (up to ~45 s): the VXLAN packets
+    # go to a MAC that no longer exists until that entry ages out.  A rebooted VM keeps
+    # its MAC; a re-created simulated host does not -- forget the stale entry, as the
+    # kernel would after reachable_time.  (Outside the overlay's definition; see report.)
+    overlay.sh('host1', 'ip neigh flush to %s dev eth1'
+               % HOSTS['host2']['nodocker_underlay_address'].split('/')[0], check=False)
+    assert ping(overlay, within=10) == 0
