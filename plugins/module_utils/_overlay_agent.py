@@ -454,6 +454,13 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
+
+def _say(text, stream=None):
+    """One line of the command-line interface's output (the agent itself logs)."""
+    stream = stream or sys.stdout
+    stream.write('%s\n' % text)
+    stream.flush()
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.cmd == 'run':
@@ -467,10 +474,10 @@ def main(argv=None):
         supervise(args)
         return 0
     if args.cmd == 'ensure':
-        print(cmd_ensure(args))
+        _say(cmd_ensure(args))
         return 0
     if args.cmd == 'stop':
-        print('changed' if stop_supervisor(args.pidfile) else 'unchanged')
+        _say('changed' if stop_supervisor(args.pidfile) else 'unchanged')
         try:
             os.unlink(args.pidfile + '.conf')
         except OSError:
@@ -482,21 +489,21 @@ def main(argv=None):
             wanted = [make_record(c['ip'], c['mac'], args.host, c.get('name'), args.vni)
                       for c in json.loads(args.containers)]
         except (MalformedRecord, ValueError, KeyError, TypeError) as e:
-            print('error: --containers: %s' % e, file=sys.stderr)
+            _say('error: --containers: %s' % e, sys.stderr)
             return 2
-        print('changed' if sync_host(registry, args.host, wanted) else 'unchanged')
+        _say('changed' if sync_host(registry, args.host, wanted) else 'unchanged')
         return 0
     if args.cmd == 'register':
         try:
             rec = make_record(args.ip, args.mac, args.host, args.name, args.vni)
         except MalformedRecord as e:
-            print('error: %s' % e, file=sys.stderr)
+            _say('error: %s' % e, sys.stderr)
             return 2
-        print('changed' if registry.put(rec) else 'unchanged')
+        _say('changed' if registry.put(rec) else 'unchanged')
     else:
-        print('changed' if registry.delete(args.ip) else 'unchanged')
+        _say('changed' if registry.delete(args.ip) else 'unchanged')
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    raise SystemExit(main())

