@@ -454,12 +454,12 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-
 def _say(text, stream=None):
     """One line of the command-line interface's output (the agent itself logs)."""
     stream = stream or sys.stdout
     stream.write('%s\n' % text)
     stream.flush()
+
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)

@@ -172,5 +172,5 @@ def test_simulated_host_recreated_then_converged(overlay):
     # its MAC; a re-created simulated host does not -- forget the stale entry, as the
     # kernel would after reachable_time.  (Outside the overlay's definition; see report.)
     overlay.sh('host1', 'ip neigh flush to %s dev eth1'
-               % HOSTS['host2']['nodocker_underlay_address'].split('/')[0], check=False)
+               % HOSTS['host2']['nodocker_underlay_address'].split('/', maxsplit=1)[0], check=False)
     assert ping(overlay, within=10) == 0
