@@ -123,16 +123,8 @@ options:
   pids_max:
     description: Maximum number of processes, or C(max).
     type: str
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
-  idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-    support: full
+extends_documentation_fragment:
+  - nodocker.lab.attributes
 notes:
   - Requires root on the managed host. The start path runs a small helper with the
     real Python interpreter and C(-S).

@@ -165,8 +165,11 @@ def test_ch07_dynamic_overlay_across_vms(lab):
     reg = ['-e', 'ch07_registry=etcd', '-e', 'ch07_etcd_endpoint=http://192.168.104.2:2379']
     try:
         lab.playbook(pb, '-i', CHAPTER_VARS, *reg)
+        # The agents start under systemd on slow (TCG) guests and the first packets of a
+        # flow are lost while a miss is answered: allow them up to a minute to answer.
         for src, host, dst in ((1, 'c1', '11.11.11.3'), (2, 'c2', '11.11.11.2')):
-            r = lab.ssh(src, 'ip netns exec %s ping -c 3 -W 2 %s' % (host, dst), check=False)
+            r = lab.ssh(src, 'for i in $(seq 30); do ip netns exec %s ping -c 1 -W 2 %s '
+                             '&& exit 0; sleep 1; done; exit 1' % (host, dst), check=False)
             assert r.returncode == 0, 'host%d/%s -> %s: %s' % (src, host, dst, r.stdout + r.stderr)
         # the agent runs as a systemd unit and systemd restarts it when it is killed
         units = lab.ssh(1, "systemctl list-units --plain --no-legend 'nodocker*' '*overlay*' "
