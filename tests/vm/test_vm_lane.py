@@ -77,9 +77,8 @@ def test_ch03_netns_over_ssh(lab):
         assert r.returncode == 0, r.stdout + r.stderr
         r = lab.ssh(1, 'ip netns exec RED ip -br link')
         assert 'beth0' not in r.stdout and 'reth0' in r.stdout, r.stdout
-        # idempotent: a second run changes nothing
-        r = lab.playbook('playbooks/ch03_netns.yml', '-e', 'nodocker_hosts=host1')
-        assert 'changed=0' in r.stdout, r.stdout[-3000:]
+        # (idempotence is checked by the ch03 Molecule scenario and, over SSH on a
+        # cgroup v2 host, by test_build_container: one converge is enough here)
     finally:
         lab.playbook('playbooks/ch03_netns.yml', '-e', 'nodocker_hosts=host1',
                      '-e', 'ch03_state=absent', check=False)
