@@ -55,6 +55,7 @@ from ansible_collections.nodocker.lab.plugins.module_utils import _runtime_start
 from ansible_collections.nodocker.lab.plugins.module_utils._cgroups import (
     CgroupError, CgroupSpec, LIMIT_KEYS, cgroup_exists, cgroup_paths,
     ensure_cgroup, read_limits, read_usage, remove_cgroup, _unique_dirs)
+from ansible_collections.nodocker.lab.plugins.module_utils._procs import proc_start_time
 from ansible_collections.nodocker.lab.plugins.module_utils._validate import check_netns_name
 
 STATE_ROOT = '/var/lib/nodocker-lab/containers'
@@ -237,25 +238,6 @@ def _save(path, data):
     with open(tmp, 'w') as f:
         json.dump(data, f, indent=1, sort_keys=True)
     os.rename(tmp, path)
-
-
-def proc_start_time(pid):
-    """Field 22 of /proc/PID/stat: identifies a process across PID reuse.
-
-    None when the process is gone -- or has exited and waits to be reaped (a
-    zombie): a monitor whose caller is still running stays a zombie until that
-    caller reaps it, and must not count as alive."""
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            fields = f.read().rsplit(')', 1)[1].split()
-    except (IOError, OSError, ValueError, IndexError):
-        return None
-    if fields[0] in ('Z', 'X'):
-        return None
-    try:
-        return int(fields[19])
-    except (ValueError, IndexError):
-        return None
 
 
 def _alive(pid, start_time):

@@ -44,6 +44,8 @@ import subprocess
 import sys
 import time
 
+from ansible_collections.nodocker.lab.plugins.module_utils._procs import proc_start_time
+
 PIN_ROOT = '/run/nodocker-lab-simhosts'
 STATE_ROOT = '/var/lib/nodocker-lab-simhosts'
 NAMESPACES = ('net', 'mnt', 'uts', 'ipc', 'pid')
@@ -175,19 +177,6 @@ def release_pin_root():
 
 
 # ---------------------------------------------------------------- process identity
-
-def proc_start_time(pid):
-    """Start time of a process (clock ticks since boot), or None if it is gone."""
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            data = f.read()
-    except (OSError, ValueError):
-        return None
-    fields = data.rsplit(')', 1)[1].split()
-    if fields[0] in ('Z', 'X'):  # exited, waiting to be reaped: gone for us
-        return None
-    return int(fields[19])
-
 
 def load_config(lab, host):
     try:

@@ -3,7 +3,6 @@
 the whole session is wrapped in a leak check of the machine's own state."""
 
 import os
-import time
 
 import pytest
 
@@ -16,12 +15,6 @@ def machine_leak_check():
         pytest.skip('integration tests need root')
     before = leakcheck.snapshot()
     yield
-    problems = []
-    deadline = time.time() + 10
-    while True:
-        problems = leakcheck.compare(before, leakcheck.snapshot())
-        if not problems or time.time() > deadline:
-            break
-        time.sleep(0.5)
+    problems = leakcheck.settled_problems(before)
     if problems and os.environ.get('NODOCKER_LEAKCHECK_WARN_ONLY') != '1':
         pytest.fail('LEAK CHECK FAILED after the integration tests:\n  - ' + '\n  - '.join(problems))

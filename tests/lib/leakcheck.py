@@ -240,6 +240,17 @@ def compare(before, after):
     return problems
 
 
+def settled_problems(before, timeout=10):
+    """compare() with now, retried for a while: namespaces and processes are
+    released asynchronously after their last user goes."""
+    deadline = time.time() + timeout
+    while True:
+        problems = compare(before, snapshot())
+        if not problems or time.time() > deadline:
+            return problems
+        time.sleep(0.5)
+
+
 def main(argv):
     if len(argv) < 2 or argv[1] not in ('snapshot', 'compare', 'show'):
         sys.stderr.write(__doc__)
@@ -254,13 +265,7 @@ def main(argv):
         return 0
     with open(path) as f:
         before = json.load(f)
-    # namespaces and processes are released asynchronously: give them a moment
-    deadline = time.time() + 10
-    while True:
-        problems = compare(before, snapshot())
-        if not problems or time.time() > deadline:
-            break
-        time.sleep(0.5)
+    problems = settled_problems(before)
     if problems:
         print('LEAK CHECK FAILED: the machine is not as it was before:')
         for p in problems:
