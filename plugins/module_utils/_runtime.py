@@ -660,7 +660,7 @@ def run_container_exec(module):
         module.fail_json(msg=str(e), rc=None)
     r.update(changed=True, cmd=command,
              stdout_lines=r['stdout'].splitlines(), stderr_lines=r['stderr'].splitlines(),
-             commands=['nsenter --all --target %s  %s'
+             commands=['nsenter --all --target %s %s'
                        % (container_status(p['name']).get('pid', '?'),
                           ' '.join(shlex.quote(c) for c in command))])
     if r['rc'] != 0:

@@ -71,6 +71,12 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+commands:
+  description: The equivalent shell command (C(nsenter) into the container's PID 1 namespaces).
+  returned: always
+  type: list
+  elements: str
+  sample: ["nsenter --all --target 4242 /bin/sh -c hostname"]
 rc:
   description: Exit status of the command.
   returned: always
