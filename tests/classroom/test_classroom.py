@@ -22,8 +22,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(os.path.abspath(sys.executable))
-sys.path.insert(0, os.path.join(ROOT, 'plugins', 'module_utils'))
-import _simhost  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, 'collections'))  # the collection, as ansible_collections.nodocker.lab
+from ansible_collections.nodocker.lab.plugins.module_utils import _simhost  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root (simulated hosts)')
 

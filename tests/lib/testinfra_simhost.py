@@ -27,8 +27,8 @@ import yaml
 from testinfra.backend import base
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, 'plugins', 'module_utils'))
-import _simhost  # noqa: E402  (the collection's own module_utils, importable by path)
+sys.path.insert(0, os.path.join(ROOT, 'collections'))  # the collection, as ansible_collections.nodocker.lab
+from ansible_collections.nodocker.lab.plugins.module_utils import _simhost  # noqa: E402
 
 
 class SimhostBackend(base.BaseBackend):
