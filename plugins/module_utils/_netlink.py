@@ -28,7 +28,10 @@ from ansible_collections.nodocker.lab.plugins.module_utils._plan import (  # noq
     Plan, quote)
 
 try:
-    from pyroute2 import IPRoute
+    # only the rtnetlink part of pyroute2, not its eager package __init__ (see _pyroute2)
+    from ansible_collections.nodocker.lab.plugins.module_utils import _pyroute2
+    _pyroute2.light()
+    from pyroute2.iproute.linux import IPRoute
     from pyroute2.netlink.exceptions import NetlinkError
     HAS_PYROUTE2 = True
     PYROUTE2_IMPORT_ERROR = None

@@ -14,7 +14,9 @@ from ansible_collections.nodocker.lab.plugins.module_utils._netlink import (
 from ansible_collections.nodocker.lab.plugins.module_utils._validate import check_netns_name
 
 try:
-    from pyroute2 import netns as pyroute2_netns
+    from ansible_collections.nodocker.lab.plugins.module_utils import _pyroute2
+    _pyroute2.light()
+    import pyroute2.netns as pyroute2_netns
 except ImportError:  # pragma: no cover
     pyroute2_netns = None
 
