@@ -83,9 +83,14 @@ def classify_miss(msg, vx_index):
     return None
 
 
-def answer(kind, key, records, self_ip):
-    """The record answering a miss, or (None, reason)."""
-    rec = records.get(key) if kind == 'l3' else by_mac(records).get(key)
+def answer(kind, key, records, self_ip, macs=None):
+    """The record answering a miss, or (None, reason).
+
+    ``macs``: the {mac: record} index of ``records`` when the caller keeps one
+    (the agent builds it once per registry read, not once per L2 miss).
+    """
+    rec = records.get(key) if kind == 'l3' else (by_mac(records) if macs is None
+                                                 else macs).get(key)
     if rec is None:
         return None, 'no registry record'
     if rec['host'] == self_ip:
@@ -135,6 +140,7 @@ class Agent:
         self.args = args
         self.registry = registry
         self.records = {}
+        self.macs = {}
         self.seen_errors = set()
         self.last_read = 0.0
         self.vx_index = None
@@ -151,7 +157,7 @@ class Agent:
             if err not in self.seen_errors:
                 LOG.warning('malformed registry record skipped: %s', err)
         self.seen_errors = set(errors)
-        self.records = records
+        self.records, self.macs = records, by_mac(records)
         self.last_read = time.monotonic()
 
     async def device_index(self, ipr):
@@ -170,12 +176,12 @@ class Agent:
 
     async def on_miss(self, ipr, kind, key):
         import asyncio
-        rec, why = answer(kind, key, self.records, self.args.self_ip)
+        rec, why = answer(kind, key, self.records, self.args.self_ip, self.macs)
         if rec is None and why == 'no registry record' and \
                 time.monotonic() - self.last_read > 0.2:
             # maybe attached since the last read: look again (rate-limited)
             await asyncio.get_running_loop().run_in_executor(None, self.read_registry)
-            rec, why = answer(kind, key, self.records, self.args.self_ip)
+            rec, why = answer(kind, key, self.records, self.args.self_ip, self.macs)
         if rec is None:
             LOG.info('%s miss %s: no answer (%s)', kind.upper(), key, why)
             return
