@@ -30,7 +30,7 @@ import tarfile
 import tempfile
 
 from ansible_collections.nodocker.lab.plugins.module_utils._layers import (
-    LayerError, extract_layer, scan_layer)
+    GZIP_MAGIC, WH_OPAQUE, WH_PREFIX, LayerError, extract_layer, scan_layer)
 from ansible_collections.nodocker.lab.plugins.module_utils._plan import Plan, quote
 from ansible_collections.nodocker.lab.plugins.module_utils._registry_client import (
     RegistryClient, RegistryError)
@@ -172,7 +172,7 @@ def read_docker_archive(ar, name):
     for layer in layers:
         base = os.path.basename(layer)
         blob_digests.append('sha256:' + base if _HEX64.match(base) else None)
-    return config, list(zip(layers, blob_digests))
+    return config, list(zip(layers, blob_digests)), cfg_name
 
 
 def _platform_ok(desc):
@@ -207,14 +207,15 @@ def read_oci_archive(ar, name):
     manifest = _json(ar.read('blobs/sha256/' + _hex(desc.get('digest')), desc.get('digest')),
                      'image manifest')
     cfg = manifest.get('config') or {}
-    config = ar.read('blobs/sha256/' + _hex(cfg.get('digest')), cfg.get('digest'))
+    cfg_member = 'blobs/sha256/' + _hex(cfg.get('digest'))
+    config = ar.read(cfg_member, cfg.get('digest'))
     layers = []
     for ld in manifest.get('layers') or []:
         mt = ld.get('mediaType', '')
         if 'zstd' in mt or 'nondistributable' in mt or 'foreign' in mt:
             raise ImageError('layer media type %r is not supported' % mt)
         layers.append(('blobs/sha256/' + _hex(ld.get('digest')), ld.get('digest')))
-    return config, layers
+    return config, layers, cfg_member
 
 
 def read_image(path, name):
@@ -223,10 +224,10 @@ def read_image(path, name):
     try:
         if ar.has('index.json') and ar.has('oci-layout'):
             fmt = 'oci'
-            config, layers = read_oci_archive(ar, name)
+            config, layers, cfg_member = read_oci_archive(ar, name)
         elif ar.has('manifest.json'):
             fmt = 'docker'
-            config, layers = read_docker_archive(ar, name)
+            config, layers, cfg_member = read_docker_archive(ar, name)
         else:
             raise ImageError('%s is neither a docker save archive (manifest.json) nor an OCI '
                              'image layout (oci-layout, index.json)' % path)
@@ -238,13 +239,19 @@ def read_image(path, name):
         for d in diff_ids:
             _hex(d)
         return dict(format=fmt, config=config, config_digest='sha256:' +
-                    hashlib.sha256(config).hexdigest(), diff_ids=diff_ids, layers=layers)
+                    hashlib.sha256(config).hexdigest(), diff_ids=diff_ids, layers=layers,
+                    config_member=cfg_member)
     finally:
         ar.close()
 
 
 def scan_layers(path, image, skip):
-    """Pass 1: verify every (not yet stored) layer's blob digest, diff id and members."""
+    """Pass 1: verify every (not yet stored) layer's blob digest, diff id and members.
+
+    Returns {diff id: {'gzip': bool, 'whiteouts': [clean names]}} of the
+    scanned layers, for the shell commands (tar -x reading a pipe does not
+    detect gzip, and does not convert whiteouts)."""
+    scanned = {}
     ar = open_archive(path)
     try:
         for (member, blob_digest), diffid in zip(image['layers'], image['diff_ids']):
@@ -252,14 +259,20 @@ def scan_layers(path, image, skip):
                 continue
             hasher = hashlib.sha256() if blob_digest else None
             try:
-                scan_layer(ar.open(member), diffid, hasher)
+                _diffid, members = scan_layer(ar.open(member), diffid, hasher)
             except LayerError as e:
                 raise ImageError('layer %s: %s' % (member, e))
             if hasher is not None and 'sha256:' + hasher.hexdigest() != blob_digest:
                 raise ImageError('layer %s: blob digest mismatch (expected %s, got sha256:%s)'
                                  % (member, blob_digest, hasher.hexdigest()))
+            head = ar.open(member)
+            scanned[diffid] = {'gzip': head.read(len(GZIP_MAGIC)) == GZIP_MAGIC,
+                               'whiteouts': [n for _m, n in members
+                                             if os.path.basename(n).startswith(WH_PREFIX)]}
+            head.close()
     finally:
         ar.close()
+    return scanned
 
 
 class Store:
@@ -294,8 +307,14 @@ class Store:
                 pass
         return out
 
+    SUBDIRS = ('layers/sha256', 'configs/sha256', 'refs', 'tmp')
+
+    def missing_dirs(self):
+        return [os.path.join(self.root, sub) for sub in self.SUBDIRS
+                if not os.path.isdir(os.path.join(self.root, sub))]
+
     def ensure_dirs(self):
-        for sub in ('layers/sha256', 'configs/sha256', 'refs', 'tmp'):
+        for sub in self.SUBDIRS:
             os.makedirs(os.path.join(self.root, sub), exist_ok=True)
 
     def add_layer(self, archive_path, member, diffid):
@@ -335,32 +354,68 @@ def layers_in_use(store, diff_ids):
     return [store.layer_dir(d) for d in diff_ids if store.layer_dir(d) in table]
 
 
-def _import(plan, store, src, image, ref_name, fetch_command):
+def whiteout_commands(layer, names):
+    """What extract_layer does to whiteout entries, as shell commands on the
+    directory plain ``tar -x`` made (where they are ordinary empty files)."""
+    out = []
+    for name in names:
+        entry = os.path.join(layer, name)
+        parent, base = os.path.split(entry)
+        if base == WH_OPAQUE:
+            out.append(quote(('rm', '-f', '--', entry)) + ' && ' +
+                       quote(('setfattr', '-n', 'trusted.overlay.opaque', '-v', 'y', parent)))
+        elif base.startswith(WH_PREFIX + WH_PREFIX):
+            out.append(quote(('rm', '-f', '--', entry)))  # aufs metadata
+        else:
+            target = os.path.join(parent, base[len(WH_PREFIX):])
+            out.append(quote(('rm', '-rf', '--', entry, target)) + ' && ' +
+                       quote(('mknod', '-m', '600', target, 'c', '0', '0')))
+    return out
+
+
+def _import(plan, store, src, image, ref_name, fetch_command, scanned=None):
     """Extract the image's new layers from src (archive or layout directory),
     store its config and name it. ``fetch_command(member)`` is the shell
-    command that produces the layer's tar stream, for ``commands``."""
+    command that produces the layer's tar stream (member ``config``: the
+    config blob), ``scanned`` what scan_layers found in each new layer, both
+    for ``commands``."""
+    scanned = scanned or {}
     existing = store.read_ref(ref_name)
     stored = set(d for d in image['diff_ids'] if os.path.isdir(store.layer_dir(d)))
     new = []
-    for (member, _blob), diffid in zip(image['layers'], image['diff_ids']):
-        if diffid in stored or diffid in new:
-            continue
-        new.append(diffid)
-        plan.do(quote(('mkdir', '-p', store.layer_dir(diffid))) + ' && ' +
-                fetch_command(member) + ' | ' + quote(('tar', '-x', '-C', store.layer_dir(diffid))),
-                lambda m=member, d=diffid: (store.ensure_dirs(), store.add_layer(src, m, d)))
+    for diffid in image['diff_ids']:
+        if diffid not in stored and diffid not in new:
+            new.append(diffid)
     ref = dict(name=ref_name, config_digest=image['config_digest'],
                diff_ids=image['diff_ids'], format=image['format'])
-    if not os.path.isfile(store.config_path(image['config_digest'])):
+    ref_text = json.dumps(ref, indent=1)
+    need_config = not os.path.isfile(store.config_path(image['config_digest']))
+    dirs = store.missing_dirs()
+    if dirs and (new or need_config or existing != ref):
+        plan.do(quote(['mkdir', '-p'] + dirs), store.ensure_dirs)
+    done = []
+    for (member, _blob), diffid in zip(image['layers'], image['diff_ids']):
+        if diffid not in new or diffid in done:
+            continue
+        done.append(diffid)
+        layer = store.layer_dir(diffid)
+        info = scanned.get(diffid) or {}
+        plan.do(quote(('mkdir', '-m', '755', layer)) + ' && ' + fetch_command(member) + ' | ' +
+                quote(['tar', '--numeric-owner', '--no-overwrite-dir', '--xattrs',
+                       '--xattrs-include=*'] + (['-z'] if info.get('gzip') else []) +
+                      ['-x', '-C', layer]),
+                lambda m=member, d=diffid: (store.ensure_dirs(), store.add_layer(src, m, d)))
+        for cmd in whiteout_commands(layer, info.get('whiteouts') or []):
+            plan.do(cmd)  # done by add_layer above
+    if need_config:
         plan.do(fetch_command('config') + ' > ' + quote((store.config_path(image['config_digest']),)),
                 lambda: (store.ensure_dirs(),
                          store.write_atomic(store.config_path(image['config_digest']),
                                             image['config'])))
     if existing != ref:
-        plan.do(quote(('echo', '%s > %s' % (image['config_digest'], store.ref_path(ref_name)))),
+        plan.do(quote(('printf', '%s', ref_text)) + ' > ' + quote((store.ref_path(ref_name),)),
                 lambda: (store.ensure_dirs(),
-                         store.write_atomic(store.ref_path(ref_name),
-                                            json.dumps(ref, indent=1).encode())))
+                         store.write_atomic(store.ref_path(ref_name), ref_text.encode())))
     cfg = json.loads(image['config'].decode())
     before = dict(name=ref_name, config_digest=existing and existing.get('config_digest'),
                   diff_ids=existing and existing.get('diff_ids'))
@@ -424,8 +479,10 @@ def pull_image(plan, store, params):
             os.makedirs(os.path.join(tmpdir, 'blobs', 'sha256'))
             for member, blob in missing.items():
                 client.blob_to_file(blob, os.path.join(tmpdir, member))
-            scan_layers(tmpdir, image, stored)  # verified before anything is extracted
-        result = _import(plan, store, tmpdir, image, ref_name, fetch_command)
+            scanned = scan_layers(tmpdir, image, stored)  # verified before anything is extracted
+        else:
+            scanned = {}
+        result = _import(plan, store, tmpdir, image, ref_name, fetch_command, scanned)
     finally:
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)
@@ -475,8 +532,10 @@ def run_image(module):
             raise ImageError('src %s is not a file' % src)
         image = read_image(src, name)
         stored = set(d for d in image['diff_ids'] if os.path.isdir(store.layer_dir(d)))
-        scan_layers(src, image, stored)  # pass 1: everything verified, nothing written
+        scanned = scan_layers(src, image, stored)  # pass 1: everything verified, nothing written
         return _import(plan, store, src, image, name or image['config_digest'],
-                       lambda member: quote(('tar', '-xOf', src, member)))
+                       lambda member: quote(('tar', '-xOf', src, image['config_member']
+                                             if member == 'config' else member)),
+                       scanned)
     except (ImageError, LayerError, RegistryError, OSError) as e:
         module.fail_json(msg='image: %s' % e, commands=plan.commands)

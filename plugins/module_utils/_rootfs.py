@@ -39,6 +39,7 @@ import tempfile
 from ansible_collections.nodocker.lab.plugins.module_utils._plan import Plan, quote
 
 MARKER = '.nodocker-lab-rootfs'
+MARKER_TEXT = json.dumps({'made_by': 'nodocker.lab.rootfs'})  # the marker's one line
 MAX_SYMLINKS = 40  # the kernel's own limit (ELOOP)
 
 PT_DYNAMIC = 2
@@ -510,7 +511,8 @@ def run_rootfs(module):
             plan.do(quote(('mkdir', '-p', root)), os.makedirs, root)
             made_root = True
         if not managed:
-            plan.do(quote(('touch', marker_path(root))), write_marker, root, p)
+            plan.do(quote(('echo', MARKER_TEXT)) + ' > ' + quote((marker_path(root),)),
+                    write_marker, root, p)
         builder = RootfsBuilder(root, plan)
         if module.check_mode and not exists:
             builder.check_entry = lambda e: 'create'
@@ -532,8 +534,7 @@ def run_rootfs(module):
 
 def write_marker(root, params):
     with open(marker_path(root), 'w') as f:
-        json.dump({'made_by': 'nodocker.lab.rootfs'}, f)
-        f.write('\n')
+        f.write(MARKER_TEXT + '\n')
 
 
 def remove_tree(root):
