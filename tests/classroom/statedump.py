@@ -157,7 +157,14 @@ def mounts():
             if not any(mp == t or mp.startswith(t + '/') for t in DIRS) or mp in DIRS:
                 continue
             sep = fields.index('-')
-            opts = ','.join(o for o in fields[sep + 3].split(',')
+            opts = fields[sep + 3].split(',')
+            # an overlay mounted with the new mount API lists each layer as
+            # lowerdir+=L; `mount -o lowerdir=L1:L2` shows one lowerdir=L1:L2
+            layers = [o.split('=', 1)[1] for o in opts if o.startswith('lowerdir+=')]
+            if layers:
+                opts = ['lowerdir=' + ':'.join(layers)] + [o for o in opts
+                                                           if not o.startswith('lowerdir+=')]
+            opts = ','.join(o for o in opts
                             if o.split('=')[0] in ('lowerdir', 'upperdir', 'workdir', 'size'))
             out.append('%s type=%s source=%s %s' % (mp, fields[sep + 1], fields[sep + 2], opts))
     return sorted(out)
