@@ -11,10 +11,12 @@ variant creates a cgroup with the same limits (cpu 40000/100000, memory 200M,
 pids 1024), starts `busybox true` in new mount/UTS/IPC/PID/net namespaces on
 the same busybox rootfs, waits for it to end and removes the cgroup:
 
-* nodocker lean start helper: ``_cgroups.ensure_cgroup`` + ``python -S
-  start-HELPER.py start CFG FD`` (the container module's own start path,
-  without Ansible) + ``_cgroups.remove_cgroup``; timed from the worker, which
-  has the collection already imported (as the module process has).
+* nodocker lean start path: ``_cgroups.ensure_cgroup`` +
+  ``_runtime_start.spawn(cfg)`` (the container module's own start path, without
+  Ansible and without state files: the worker forks the monitor, which forks
+  the container's PID 1) until the monitor has recorded the exit and ended +
+  ``_cgroups.remove_cgroup``; timed from the worker, which has the collection
+  already imported (as the module process has).
 * nodocker API: ``_runtime.start_container`` until the workload ended +
   ``remove_container`` (state files, definition hash, ...).
 * runc run; crun run (in ``unshare -m sh -c 'umount /sys/fs/cgroup/unified;
@@ -36,10 +38,19 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, 'collections'))
 
-from ansible_collections.nodocker.lab.plugins.module_utils import _cgroups, _runtime  # noqa: E402
+from ansible_collections.nodocker.lab.plugins.module_utils import (  # noqa: E402
+    _cgroups, _runtime, _runtime_start)
 
 LIMITS = dict(cpu_quota='40000', cpu_period=100000, memory='200M', pids_max='1024')
 DEVNULL = subprocess.DEVNULL
+
+
+def rss_kib():
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1])
+    return 0
 
 
 def make_rootfs(base):
@@ -92,7 +103,6 @@ def main():
             name='bench-api', rootfs=root, command=['busybox', 'true'], **LIMITS))
         lean = _runtime.build_definition(dict(
             name='bench-lean', rootfs=root, command=['busybox', 'true'], **LIMITS))
-        interp = _runtime.real_interpreter()
         spec = _runtime._cgroup_spec(lean)
         paths = _cgroups.cgroup_paths('bench-lean', lean['cgroup_parent'])
         cfg = dict(lean)
@@ -100,30 +110,17 @@ def main():
                    caps_keep=[_runtime.CAP_NAMES.index(c) for c in lean['capabilities']],
                    cgroup_procs=[os.path.join(d, 'cgroup.procs')
                                  for d in _cgroups._unique_dirs(paths)],
-                   exit_file=os.path.join(base, 'lean-exit.json'), groups=[])
-        cfg_path = os.path.join(base, 'lean.json')
-        with open(cfg_path, 'w') as f:
-            json.dump(cfg, f)
+                   exit_file=os.path.join(base, 'lean-exit.json'), groups=[],
+                   python=_runtime.real_interpreter())
 
         def v_lean():
             _cgroups.ensure_cgroup(spec)
-            rfd, wfd = os.pipe()
-            # the API's remove_container() deletes the cached helper with the last
-            # container: ask for it as start_container() does
-            p = subprocess.Popen([interp, '-S', _runtime.helper_script(), 'start', cfg_path, str(wfd)],
-                                 pass_fds=[wfd], stdin=DEVNULL, stdout=DEVNULL, cwd='/')
-            os.close(wfd)
-            rep = b''
-            while True:
-                c = os.read(rfd, 4096)
-                if not c:
-                    break
-                rep += c
-            os.close(rfd)
-            p.wait()
+            res = _runtime_start.spawn(cfg)
+            if res['monitor']:
+                os.waitpid(res['monitor'], 0)  # it records the exit, then ends
             _cgroups.remove_cgroup('bench-lean', kill=True, parent=lean['cgroup_parent'])
-            if b'error' in rep or not os.path.exists(cfg['exit_file']):
-                raise RuntimeError('lean start failed: %r' % rep)
+            if res['errors'] or not os.path.exists(cfg['exit_file']):
+                raise RuntimeError('lean start failed: %r' % res)
             os.unlink(cfg['exit_file'])
 
         exit_json = os.path.join(_runtime.state_dir('bench-api'), 'exit.json')
@@ -132,14 +129,7 @@ def main():
             _runtime.start_container(defn)
             while not os.path.exists(exit_json):
                 time.sleep(0.0005)
-            # the monitor is our child here (in Ansible the module process has
-            # exited and it is re-parented): reap it, or it stays a zombie that
-            # remove_container() waits 5 s for
-            run = _runtime._load(_runtime.run_file('bench-api'))
-            try:
-                os.waitpid(run['monitor_pid'], 0)
-            except (OSError, TypeError, KeyError):
-                pass
+            # remove_container() waits for the monitor to end and reaps it
             _runtime.remove_container('bench-api')
 
         def v_runc():
@@ -162,7 +152,7 @@ def main():
                             'busybox', 'true'], check=True, stdin=DEVNULL)
 
         variants = [
-            ('nodocker.lab lean start helper (cgroup + python -S helper)', v_lean),
+            ('nodocker.lab lean start helper (cgroup + python -S helper)', v_lean),  # name kept: run.py keys on it
             ('nodocker.lab start_container() + remove_container() API', v_api),
             ('runc run', v_runc),
             ('crun run (in unshare -m, unified unmounted)', v_crun),

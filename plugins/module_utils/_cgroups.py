@@ -167,46 +167,76 @@ def normalize_limits(limits):
 
 # ---------------------------------------------------------------- layout
 
+# The layout of a cgroup root (version, controllers, where each v1 controller
+# is really mounted) does not change under a running process: looked up once
+# per root and process instead of a dozen stat()/realpath() calls per operation.
+_LAYOUTS = {}
+_MOUNT_REAL = {}  # v1 controller directory (as reached from a root) -> real path
+
+
+def _layout(root):
+    """(version, [(controller, directory)]) of ROOT; directories are unique per mount."""
+    lay = _LAYOUTS.get(root)
+    if lay is not None:
+        return lay
+    if os.path.exists(os.path.join(root, 'cgroup.controllers')):
+        ctrls = read_file(os.path.join(root, 'cgroup.controllers')).split()
+        _MOUNT_REAL[root] = os.path.realpath(root)
+        lay = (2, [(c, root) for c in ctrls])
+    else:
+        found, seen = [], set()
+        for c in V1_CONTROLLERS:
+            d = os.path.join(root, c)
+            if not os.path.exists(os.path.join(d, 'cgroup.procs')):
+                continue
+            # cpu and cpuacct are often one mount (cpu,cpuacct): one directory
+            real = os.path.realpath(d)
+            _MOUNT_REAL[d] = _MOUNT_REAL[real] = real
+            found.append((c, real if real in seen else d))
+            seen.add(real)
+        if not found:
+            raise CgroupError('no cgroup filesystem found at %s (neither cgroup.controllers '
+                              'for v2 nor %s/{cpu,memory,pids} for v1)' % (root, root))
+        lay = (1, found)
+    _LAYOUTS[root] = lay
+    return lay
+
+
 def cgroup_version(root=DEFAULT_ROOT):
     """2 when ROOT is a cgroup2 mount, 1 when it holds v1 controller mounts."""
-    if os.path.exists(os.path.join(root, 'cgroup.controllers')):
-        return 2
-    for c in V1_CONTROLLERS:
-        if os.path.exists(os.path.join(root, c, 'cgroup.procs')):
-            return 1
-    raise CgroupError('no cgroup filesystem found at %s (neither cgroup.controllers '
-                      'for v2 nor %s/{cpu,memory,pids} for v1)' % (root, root))
+    return _layout(root)[0]
 
 
 def available_controllers(root=DEFAULT_ROOT):
-    if cgroup_version(root) == 2:
-        return read_file(os.path.join(root, 'cgroup.controllers')).split()
-    return [c for c in V1_CONTROLLERS
-            if os.path.exists(os.path.join(root, c, 'cgroup.procs'))]
+    return [c for c, _d in _layout(root)[1]]
 
 
 def cgroup_paths(name, parent=None, root=DEFAULT_ROOT):
     """{controller: directory} (v1) or {'unified': directory} (v2)."""
-    rel = os.path.join(check_parent(parent or default_parent()), check_name(name))
-    if cgroup_version(root) == 2:
+    rel = check_parent(parent or default_parent()) + '/' + check_name(name)
+    version, ctrls = _layout(root)
+    if version == 2:
         return {'unified': os.path.join(root, rel)}
-    paths = {}
-    seen = set()
-    for c in available_controllers(root):
-        # cpu and cpuacct are often one mount (cpu,cpuacct): one directory
-        real = os.path.realpath(os.path.join(root, c))
-        if real in seen:
-            paths[c] = os.path.join(real, rel)
-            continue
-        seen.add(real)
-        paths[c] = os.path.join(root, c, rel)
-    return paths
+    return dict((c, os.path.join(d, rel)) for c, d in ctrls)
+
+
+def _canonical(path):
+    """realpath(path) for a directory below a known v1 controller mount."""
+    head = path
+    while head not in ('/', ''):
+        head = os.path.dirname(head)
+        real = _MOUNT_REAL.get(head)
+        if real is not None:
+            return real + path[len(head):]
+    return os.path.realpath(path)
 
 
 def _unique_dirs(paths):
-    out = []
+    out, seen = [], set()
     for p in paths.values():
-        if os.path.realpath(p) not in [os.path.realpath(o) for o in out]:
+        key = _canonical(p)
+        if key not in seen:
+            seen.add(key)
             out.append(p)
     return out
 

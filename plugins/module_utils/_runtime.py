@@ -27,10 +27,12 @@ Python API (for modules and for chapter 10 / build-container.yml):
 Files: ``/var/lib/nodocker-lab/containers/NAME/`` holds ``state.json`` (the
 definition), ``upper/`` and ``work/`` (overlay), ``rootfs/`` (mount point,
 mounted only inside the container's own mount namespace), ``container.log``
-(stdout+stderr) and ``exit.json`` (written by the monitor when PID 1 ends).
+(stdout+stderr), ``start.json`` (the start configuration: root, cgroup
+files, ...) and ``exit.json`` (written by the monitor when PID 1 ends).
 ``/run/nodocker-lab/containers/NAME.json`` holds the PIDs and their start
 times while it runs (gone after a reboot, so a stale entry is recognised).
-The start itself runs ``_runtime_start.py`` with ``python -S``.
+Start and exec fork this process (``_runtime_start.spawn`` /
+``exec_command``): no new interpreter is started on the way to the workload.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -38,7 +40,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
-import inspect
 import json
 import os
 import re
@@ -48,7 +49,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 from ansible_collections.nodocker.lab.plugins.module_utils import _runtime_start
@@ -60,6 +60,7 @@ from ansible_collections.nodocker.lab.plugins.module_utils._validate import chec
 
 STATE_ROOT = '/var/lib/nodocker-lab/containers'
 RUN_ROOT = '/run/nodocker-lab/containers'
+# where earlier versions cached their start helper script (still tidied away)
 HELPER_DIR = '/run/nodocker-lab/runtime'
 NETNS_DIR = '/run/netns'
 HOSTNAME_MAX = 64
@@ -271,24 +272,15 @@ def list_containers():
 
 # ------------------------------------------------------------ start / stop
 
+_INTERPRETER = []
+
+
 def real_interpreter():
-    """The interpreter binary itself, never a pyenv-style shim (timed path)."""
-    return os.path.realpath(sys.executable)
-
-
-def helper_script():
-    """Write the start helper's source to /run once; return its path."""
-    src = inspect.getsource(_runtime_start)
-    path = os.path.join(HELPER_DIR, 'start-%s.py'
-                        % hashlib.sha256(src.encode()).hexdigest()[:12])
-    if not os.path.exists(path):
-        if not os.path.isdir(HELPER_DIR):
-            os.makedirs(HELPER_DIR, 0o700)
-        fd, tmp = tempfile.mkstemp(dir=HELPER_DIR)
-        with os.fdopen(fd, 'w') as f:
-            f.write(src)
-        os.rename(tmp, path)
-    return path
+    """The interpreter binary itself, never a pyenv-style shim: the monitor of a
+    long-running container execs it as its lean waiter."""
+    if not _INTERPRETER:
+        _INTERPRETER.append(os.path.realpath(sys.executable))
+    return _INTERPRETER[0]
 
 
 def netns_file(netns):
@@ -324,18 +316,6 @@ def check_startable(defn):
             raise RuntimeError('root filesystem %r does not exist' % d)
 
 
-def _read_report(fd, timeout=30.0):
-    out, deadline = b'', time.time() + timeout
-    while True:
-        left = deadline - time.time()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            raise RuntimeError('the container did not report within %ss' % timeout)
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            return out.decode(errors='replace')
-        out += chunk
-
-
 def start_container(defn, cgroup_commands=None):
     """Start detached. On any failure, remove what this call made and raise."""
     name = defn['name']
@@ -362,33 +342,21 @@ def start_container(defn, cgroup_commands=None):
             netns=netns_file(defn['netns']) if defn['netns'] else None,
             caps_keep=[CAP_NAMES.index(c) for c in defn['capabilities']],
             cgroup_procs=[os.path.join(d, 'cgroup.procs') for d in _unique_dirs(paths)],
-            exit_file=exit_file, groups=[])
-        cfg_path = os.path.join(sdir, 'start.json')
-        _save(cfg_path, cfg)
+            exit_file=exit_file, groups=[], python=real_interpreter())
+        # start.json: the course's `enter` script reads cgroup_procs from it
+        _save(os.path.join(sdir, 'start.json'), cfg)
         _save(os.path.join(sdir, 'state.json'),
               {'definition': defn, 'hash': definition_hash(defn), 'created_at': time.time()})
-        rfd, wfd = os.pipe()
-        log = open(os.path.join(sdir, 'container.log'), 'ab')
-        try:
-            monitor = subprocess.Popen(
-                [real_interpreter(), '-S', helper_script(), 'start', cfg_path, str(wfd)],
-                pass_fds=[wfd], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                start_new_session=True, cwd='/')
-        finally:
-            os.close(wfd)
-            log.close()
-        try:
-            report = _read_report(rfd)
-        finally:
-            os.close(rfd)
-        errors = [ln[6:] for ln in report.splitlines() if ln.startswith('error ')]
-        pids = [int(ln[4:]) for ln in report.splitlines() if ln.startswith('pid ')]
-        p1 = pids[0] if pids else None
-        if errors or not p1:
+        res = _runtime_start.spawn(cfg, os.path.join(sdir, 'container.log'))
+        if res['monitor']:
+            monitor = (res['monitor'], proc_start_time(res['monitor']))
+        p1 = res['pid']
+        if res['errors'] or not p1:
             raise RuntimeError('container %s failed to start: %s'
-                               % (name, '; '.join(errors) or 'no PID reported'))
-        run = {'pid': p1, 'pid_start': proc_start_time(p1), 'monitor_pid': monitor.pid,
-               'monitor_start': proc_start_time(monitor.pid), 'started_at': time.time()}
+                               % (name, '; '.join(res['errors']) or 'no PID reported'))
+        mon_pid, mon_start = monitor or (None, None)
+        run = {'pid': p1, 'pid_start': proc_start_time(p1), 'monitor_pid': mon_pid,
+               'monitor_start': mon_start, 'started_at': time.time()}
         # a workload that already ended (e.g. `echo hi`) started fine: state exited
         _save(run_file(name), run)
         return container_status(name)
@@ -411,11 +379,11 @@ def _undo_start(name, defn, p1, monitor, made_state):
     except CgroupError:
         pass
     if monitor is not None:
-        try:
-            monitor.wait(5)
-        except subprocess.TimeoutExpired:
-            monitor.kill()
-            monitor.wait()
+        # remove_cgroup killed it (it is in the cgroup) unless it failed before
+        _wait_pid_gone(monitor[0], monitor[1], time.time() + 5)
+        if _alive(*monitor):
+            os.kill(monitor[0], signal.SIGKILL)
+        _runtime_start.reap_monitors()
     if os.path.exists(run_file(name)):
         os.unlink(run_file(name))
     if made_state:
@@ -423,11 +391,35 @@ def _undo_start(name, defn, p1, monitor, made_state):
         tidy_runtime_dirs()
 
 
+def _wait_pid_gone(pid, start_time, deadline):
+    """Until pid (with that start time) has ended, or deadline."""
+    if not _alive(pid, start_time):
+        return
+    poller = select.poll()
+    try:
+        fd = os.pidfd_open(pid)  # readable when the process ends: no polling
+        poller.register(fd, select.POLLIN)
+    except (AttributeError, OSError):
+        fd = None
+    try:
+        while _alive(pid, start_time):
+            left = deadline - time.time()
+            if left <= 0:
+                return
+            if fd is not None:
+                poller.poll(min(left, 0.5) * 1000)
+            else:
+                time.sleep(min(left, 0.02))
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
 def _wait_gone(run, timeout):
     deadline = time.time() + timeout
     for pid_key, start_key in (('pid', 'pid_start'), ('monitor_pid', 'monitor_start')):
-        while _alive(run.get(pid_key), run.get(start_key)) and time.time() < deadline:
-            time.sleep(0.02)
+        _wait_pid_gone(run.get(pid_key), run.get(start_key), deadline)
+    _runtime_start.reap_monitors()  # this process's own, if it started them
 
 
 def stop_container(name, timeout=10):
@@ -495,37 +487,13 @@ def exec_in_container(name, command, env=None, cwd=None, user=None, timeout=None
            'env': full_env, 'cwd': cwd or defn['cwd'], 'uid': uid, 'gid': gid, 'groups': [],
            'caps_keep': [CAP_NAMES.index(c) for c in defn['capabilities']],
            'cgroup_procs': [os.path.join(d, 'cgroup.procs') for d in _unique_dirs(paths)]}
-    fd, cfg_path = tempfile.mkstemp(dir=state_dir(name), prefix='exec-', suffix='.json')
-    with os.fdopen(fd, 'w') as f:
-        json.dump(cfg, f)
-    rfd, wfd = os.pipe()
-    try:
-        proc = subprocess.Popen(
-            [real_interpreter(), '-S', helper_script(), 'exec', cfg_path, str(wfd)],
-            pass_fds=[wfd], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, cwd='/')
-        os.close(wfd)
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-            raise RuntimeError('command %s timed out after %ss' % (command, timeout))
-        report = b''
-        while True:
-            chunk = os.read(rfd, 4096)
-            if not chunk:
-                break
-            report += chunk
-    finally:
-        os.close(rfd)
-        os.unlink(cfg_path)
-    errors = [ln[6:] for ln in report.decode(errors='replace').splitlines()
-              if ln.startswith('error ')]
-    if errors:
-        raise RuntimeError('; '.join(errors))
-    return {'rc': proc.returncode, 'stdout': out.decode(errors='replace'),
-            'stderr': err.decode(errors='replace')}
+    r = _runtime_start.exec_command(cfg, timeout)
+    if r['timed_out']:
+        raise RuntimeError('command %s timed out after %ss' % (command, timeout))
+    if r['errors']:
+        raise RuntimeError('; '.join(r['errors']))
+    return {'rc': r['rc'], 'stdout': r['stdout'].decode(errors='replace'),
+            'stderr': r['stderr'].decode(errors='replace')}
 
 
 def container_info(name):

@@ -1,41 +1,65 @@
 # -*- coding: utf-8 -*-
 # Copyright: nodocker.lab contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The container start path: a lean script run as ``python -S THIS MODE CONFIG FD``.
+"""The container start and exec paths, run from the caller's own process.
 
-It imports only the standard library's smallest modules (no Ansible, no
-pyroute2), because it is timed against runc and crun. ``_runtime.py`` writes
-this file's source to ``/run/nodocker-lab/runtime/`` and runs it with a real
-interpreter path (never a pyenv shim).
+The caller (the ``container`` module, or any Python using ``_runtime``) is
+already an interpreter with ``ctypes`` loaded, so nothing here starts a new
+one on the timed path: every process of the container is an ``os.fork()`` of
+the caller, and each kernel step below is a small named function (the way
+runc's libcontainer or rubber-docker read).
 
-``start`` -- process tree::
+``spawn(cfg, log_path)`` -- process tree::
 
-    monitor (this script; subreaper; in the container's cgroup)
-      '- setup child: setns(net) / unshare(mnt, uts, ipc, pid, [net], [user], [cgroup]),
-         mounts the root (overlay or bind), forks PID 1, reports its PID, exits
-           '- PID 1: /proc, read-only /sys, minimal /dev, hostname, pivot_root,
-              old root detached; then either the init (forks the workload,
-              forwards signals, reaps orphans) or the workload itself.
-              '- workload: bounding set reduced, no_new_privs, user, env, cwd, exec
+    caller  (waits for the report pipe's end-of-file, then returns)
+      '- monitor: setsid; stdin /dev/null, stdout+stderr to the log, every
+         |  other file descriptor closed (detach); subreaper; unshare(pid) for
+         |  its children; forks PID 1; then moves PID 1 and itself into the
+         |  container's cgroup while PID 1 works (the migration's RCU grace
+         |  period overlaps PID 1's work) and sends the token 'c'
+         '- PID 1: setns(net) / unshare(mnt, uts, ipc, [net]), the root mounted
+            |  (overlay or bind), /proc, read-only /sys, minimal /dev, hostname,
+            |  pivot_root, old root detached; waits for 'c'; [unshare(cgroup)];
+            |  then either the init (forks the workload, forwards signals, reaps
+            |  orphans) or the workload itself
+            '- workload: bounding set reduced, no_new_privs, user, env, cwd, execve
 
-The monitor waits for PID 1 (re-parented to it as a subreaper) and writes the
-exit status to ``exit_file``. Everything reports through the pipe FD as lines
-``pid N`` / ``error TEXT``; the pipe reaches end-of-file when the workload has
-exec'd (close-on-exec), so the caller knows the container really started.
+With ``userns`` the PID namespace must belong to the container's user
+namespace, so a setup child sits between the monitor and PID 1: it enters the
+user namespace (the monitor writes its uid/gid maps), unshares the others
+(pid included), is moved into the cgroup, and forks PID 1 after 'c'.
 
-``exec`` -- join a running container (cgroup, then namespaces of its PID 1,
-user namespace last, its root), fork, exec; exit with the command's status.
+Everything reports through the pipe as lines ``pid N`` / ``error TEXT``; the
+pipe reaches end-of-file when the workload has exec'd (close-on-exec), so the
+caller knows the container really started.
+
+The monitor waits for PID 1 (re-parented to it as a subreaper) and writes
+its exit status to ``exit_file``. A forked monitor holds a copy of the
+caller's memory, so when PID 1 is still running after ``MONITOR_GRACE``
+seconds the monitor ``execve``s a lean interpreter (``python -I -S -c
+WAITER``, importing only ``os`` and ``time``) that goes on waiting: exec keeps
+the process's children and its subreaper flag. A short-lived container is
+recorded without any interpreter start.
+
+``exec_command(cfg, timeout)`` -- join a running container (cgroup, then the
+namespaces of its PID 1, user namespace last, its root), fork, exec; collect
+stdout, stderr and the exit status.
+
+Every forked child ends with ``os._exit``: none ever returns into the caller's
+code, runs its ``atexit`` handlers or flushes its buffers.
 """
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import ctypes
-import json
+import fcntl
+import gc
 import os
+import select
 import signal
-import sys
 import time
-# os.execvpe imports `warnings` lazily; after pivot_root the host's library
-# directory is out of reach, so import it now
-import warnings  # noqa: F401 pylint: disable=unused-import
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -54,6 +78,7 @@ MS_REC = 16384
 MS_PRIVATE = 1 << 18
 MS_STRICTATIME = 1 << 24
 MNT_DETACH = 2
+PR_SET_NAME = 15
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
@@ -62,6 +87,53 @@ SYS_PIVOT_ROOT = {'x86_64': 155, 'aarch64': 41, 'armv7l': 218, 'ppc64le': 203,
 DEVICES = ('null', 'zero', 'full', 'random', 'urandom', 'tty')
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
+# the interpreter ignores these; a workload must get the defaults back
+RESTORED_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
+REPORT_FD = 3          # the report pipe's number in every forked child
+MONITOR_GRACE = 1.0    # seconds a forked monitor waits before becoming a lean one
+REPORT_TIMEOUT = 30.0
+
+# The end of the monitor. One source, run in this process for a container that
+# ends within the grace period and by `python -I -S -c` after it.
+WAITER = '''
+import os, time
+
+
+def exit_code(status):
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def wait_and_record(p1, exit_file, started):
+    """Reap every child; write PID 1's end to exit_file (JSON, atomically)."""
+    result = None
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        if pid == p1:
+            result = status
+    fields = ['"pid": %d' % p1, '"started_at": %r' % started,
+              '"finished_at": %r' % time.time()]
+    if result is not None:
+        fields.append('"exit_code": %d' % exit_code(result))
+        if os.WIFSIGNALED(result):
+            fields.append('"signal": %d' % os.WTERMSIG(result))
+    tmp = exit_file + '.tmp'
+    with open(tmp, 'w') as f:
+        f.write('{%s}' % ', '.join(fields))
+    os.rename(tmp, exit_file)
+'''
+WAITER_MAIN = '''
+import sys
+wait_and_record(int(sys.argv[1]), sys.argv[2], float(sys.argv[3]))
+'''
+_waiter = {}
+exec(compile(WAITER, '<waiter>', 'exec'), _waiter)  # pylint: disable=exec-used
+exit_code = _waiter['exit_code']
+wait_and_record = _waiter['wait_and_record']
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -75,6 +147,8 @@ def _check(ret, what):
         e = ctypes.get_errno()
         raise SetupError('%s: %s' % (what, os.strerror(e)))
 
+
+# ------------------------------------------------------------ kernel steps
 
 def unshare(flags):
     _check(libc.unshare(ctypes.c_int(flags)), 'unshare(0x%x)' % flags)
@@ -115,6 +189,11 @@ def sethostname(name):
     _check(libc.sethostname(b, len(b)), 'sethostname %s' % name)
 
 
+def set_name(text):
+    """The process name ps shows (comm, 15 bytes): a fork keeps the caller's otherwise."""
+    libc.prctl(PR_SET_NAME, ctypes.c_char_p(text.encode()[:15]), 0, 0, 0)
+
+
 def report(fd, line):
     try:
         os.write(fd, (line.replace('\n', ' ') + '\n').encode())
@@ -125,6 +204,52 @@ def report(fd, line):
 def write_text(path, text):
     with open(path, 'w') as f:
         f.write(text)
+
+
+# ------------------------------------------------------------ forked children
+
+def detach(stdin, stdout, stderr, report_fd):
+    """In a fresh fork: the given fds as 0, 1, 2 and REPORT_FD, every other fd closed.
+
+    A fork inherits all the caller's descriptors (an Ansible module's pipes to
+    its controller among them): a monitor holding one would keep it open for
+    the container's whole life.
+    """
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (stdin, stdout, stderr, report_fd)]
+    for target, fd in enumerate(high):
+        os.dup2(fd, target)
+    os.closerange(REPORT_FD + 1, os.sysconf('SC_OPEN_MAX'))
+    # the caller's handlers are Python functions of the caller: not ours
+    for s in FORWARDED_SIGNALS + (signal.SIGCHLD, signal.SIGALRM):
+        signal.signal(s, signal.SIG_DFL)
+    # collecting would touch (and copy) every object of the caller's heap
+    gc.disable()
+    # give back the caller's free heap pages: the container's long-lived
+    # processes would otherwise keep them resident (glibc only)
+    trim = getattr(libc, 'malloc_trim', None)
+    if trim is not None:
+        trim(0)
+
+
+def run_and_exit(fn, cfg, rfd):
+    """Run fn(cfg, rfd) in a forked child; never return into the caller's code."""
+    code = 1
+    try:
+        code = fn(cfg, rfd)
+    except BaseException as e:  # noqa: BLE001 pylint: disable=broad-except
+        report(rfd, 'error %s' % e)
+    finally:
+        os._exit(code if isinstance(code, int) else 1)
+
+
+def child_main(fn, cfg, fds):
+    """In a fresh fork: detach(*fds), then run_and_exit(fn, cfg, REPORT_FD)."""
+    try:
+        detach(*fds)
+    except BaseException as e:  # noqa: BLE001 pylint: disable=broad-except
+        report(fds[3], 'error %s' % e)
+        os._exit(1)
+    run_and_exit(fn, cfg, REPORT_FD)
 
 
 # ------------------------------------------------------------ root filesystem
@@ -193,7 +318,8 @@ def enter_root(root):
 # ------------------------------------------------------------ the workload
 
 def drop_privileges(cfg):
-    last = int(open('/proc/sys/kernel/cap_last_cap').read())
+    with open('/proc/sys/kernel/cap_last_cap') as f:
+        last = int(f.read())
     keep = set(cfg.get('caps_keep') or ())
     for cap in range(last + 1):
         if cap not in keep:
@@ -204,6 +330,27 @@ def drop_privileges(cfg):
     os.setresuid(cfg['uid'], cfg['uid'], cfg['uid'])
 
 
+def execvpe(argv, env):
+    """execve argv[0], searched in env's PATH as execvp(3) does.
+
+    Not os.execvpe: it imports `warnings` on first use, and after pivot_root the
+    host's library directory is out of reach.
+    """
+    name = argv[0]
+    if '/' in name:
+        os.execve(name, argv, env)
+    saved = last = None
+    for d in env.get('PATH', os.defpath).split(':'):
+        try:
+            os.execve((d or '.') + '/' + name, argv, env)
+        except (FileNotFoundError, NotADirectoryError) as e:
+            last = e
+        except OSError as e:
+            last = e
+            saved = saved or e
+    raise saved or last or FileNotFoundError(name)
+
+
 def exec_workload(cfg, rfd):
     """Never returns: exec the command, or report why not and exit 127."""
     try:
@@ -212,23 +359,19 @@ def exec_workload(cfg, rfd):
             os.chdir(cfg.get('cwd') or '/')
         except OSError as e:
             raise SetupError('working directory %s: %s' % (cfg.get('cwd'), e.strerror))
+        for s in RESTORED_SIGNALS:
+            signal.signal(s, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
         os.set_inheritable(rfd, False)  # close-on-exec: EOF tells the caller exec worked
-        cmd = cfg['command']
-        os.execvpe(cmd[0], cmd, cfg['env'])
+        execvpe(cfg['command'], cfg['env'])
     except FileNotFoundError:
         report(rfd, 'error command not found in the container: %s (PATH=%s)'
                % (cfg['command'][0], cfg['env'].get('PATH', '')))
     except PermissionError as e:
         report(rfd, 'error cannot execute %s: %s' % (cfg['command'][0], e.strerror))
-    except Exception as e:  # noqa: BLE001 - the message is the report
+    except Exception as e:  # noqa: BLE001 pylint: disable=broad-except
         report(rfd, 'error %s' % e)
     os._exit(127)
-
-
-def exit_code(status):
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)
 
 
 def run_init(cfg, rfd):
@@ -257,15 +400,39 @@ def run_init(cfg, rfd):
             os._exit(exit_code(status))
 
 
-def pid1(cfg, rfd):
+def enter_new_namespaces(cfg):
+    """PID 1 forked by the monitor (no user namespace): net (joined or new),
+    mount, UTS and IPC namespaces of its own, and the root mounted."""
+    flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC
+    if cfg.get('netns'):
+        setns(cfg['netns'], CLONE_NEWNET)
+    else:
+        flags |= CLONE_NEWNET
+    unshare(flags)
+    mount_root(cfg)
+
+
+def pid1(cfg, rfd, cgroup_token=None):
+    """PID 1 of the container. With cgroup_token it was forked by the monitor
+    right away and makes its own namespaces while the monitor moves it into
+    the cgroup; nothing of the workload starts before the token 'c'."""
+    set_name('ndl-init')
     try:
+        if cgroup_token is not None:
+            enter_new_namespaces(cfg)
         root = cfg['root']
         mount_proc(root)
         mount_sys_readonly(root)
         mount_minimal_dev(root)
         sethostname(cfg['hostname'])
         enter_root(root)
-    except Exception as e:  # noqa: BLE001
+        if cgroup_token is not None:
+            await_token(cgroup_token, b'c', 'the monitor could not join the cgroup')
+            os.close(cgroup_token)
+        if cfg.get('cgroupns'):
+            # only now: the container's cgroup becomes the namespace's root
+            unshare(CLONE_NEWCGROUP)
+    except Exception as e:  # noqa: BLE001 pylint: disable=broad-except
         report(rfd, 'error %s' % e)
         os._exit(126)
     if cfg.get('init', True):
@@ -276,40 +443,43 @@ def pid1(cfg, rfd):
 # ------------------------------------------------------------ start
 
 def setup_child(cfg, rfd, to_monitor, from_monitor, pid_w):
-    """Namespaces and root; forks PID 1 and exits."""
+    """With a user namespace: namespaces and root; forks PID 1 and exits.
+
+    The PID namespace must belong to the container's user namespace (PID 1
+    mounts /proc in it), so it is made here, after the user namespace, and
+    PID 1 is this process's child.
+    """
     try:
         flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID
         if cfg.get('netns'):
             setns(cfg['netns'], CLONE_NEWNET)
         else:
             flags |= CLONE_NEWNET
-        if cfg.get('cgroupns'):
-            flags |= CLONE_NEWCGROUP
-        if cfg.get('userns'):
-            # mount the root as the real root first; then the user namespace,
-            # whose maps the monitor (still in the host's user namespace) writes
-            unshare(CLONE_NEWNS)
-            mount_root(cfg)
-            unshare(CLONE_NEWUSER)
-            os.write(to_monitor, b'u')
-            if os.read(from_monitor, 1) != b'm':
-                raise SetupError('uid/gid maps were not written')
-            os.setresgid(0, 0, 0)
-            os.setresuid(0, 0, 0)
-            unshare(flags)
-            # mounts inherited from a more privileged namespace are locked and
-            # pivot_root refuses a locked new root: bind it once more from here
-            mount(cfg['root'], cfg['root'], None, MS_BIND | MS_REC)
-        else:
-            unshare(flags)
-            mount_root(cfg)
+        # mount the root as the real root first; then the user namespace,
+        # whose maps the monitor (still in the host's user namespace) writes
+        unshare(CLONE_NEWNS)
+        mount_root(cfg)
+        unshare(CLONE_NEWUSER)
+        os.write(to_monitor, b'u')
+        await_token(from_monitor, b'm', 'uid/gid maps were not written')
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+        unshare(flags)
+        # mounts inherited from a more privileged namespace are locked and
+        # pivot_root refuses a locked new root: bind it once more from here
+        mount(cfg['root'], cfg['root'], None, MS_BIND | MS_REC)
+        # PID 1 and everything below it must start in the container's cgroup
+        await_token(from_monitor, b'c', 'the monitor could not join the cgroup')
+        os.close(to_monitor)
+        os.close(from_monitor)
         p1 = os.fork()
         if p1 == 0:
+            os.close(pid_w)
             pid1(cfg, rfd)
         report(rfd, 'pid %d' % p1)
         os.write(pid_w, b'%d\n' % p1)
         os._exit(0)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001 pylint: disable=broad-except
         report(rfd, 'error %s' % e)
         os._exit(1)
 
@@ -323,78 +493,235 @@ def write_id_maps(pid, cfg):
                          % (cfg['uid_map'], cfg['gid_map'], e.strerror))
 
 
-def start(cfg, rfd):
-    prctl(PR_SET_CHILD_SUBREAPER, 1)
+def join_cgroups(procs_files, pids):
+    """Move pids into the cgroup (one cgroup.procs per v1 hierarchy)."""
+    for procs in procs_files or ():
+        for pid in pids:
+            write_text(procs, str(pid))
+
+
+def await_token(fd, token, what):
+    if os.read(fd, 1) != token:
+        raise SetupError(what)
+
+
+def ended_within(pid, seconds):
+    """True when our child pid ends within seconds (left unreaped)."""
     try:
-        for procs in cfg.get('cgroup_procs') or ():
-            write_text(procs, str(os.getpid()))
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return True
+            time.sleep(0.01)
+        return False
+    try:
+        return bool(select.select([fd], [], [], seconds)[0])
+    finally:
+        os.close(fd)
+
+
+def become_lean_waiter(python, p1, exit_file, started, name=''):
+    """execve a small interpreter that goes on waiting (returns only if that fails)."""
+    try:
+        # the comment line is what ps shows after the interpreter's path
+        os.execv(python, [python, '-I', '-S', '-c',
+                          '# nodocker-lab monitor %s\n' % name + WAITER + WAITER_MAIN,
+                          str(p1), exit_file, repr(started)])
+    except OSError as e:
+        os.write(2, ('nodocker.lab monitor: %s: %s; waiting in the forked process\n'
+                     % (python, e.strerror)).encode())
+
+
+def start_pid1(cfg, rfd):
+    """Without a user namespace: PID 1 is forked by the monitor itself.
+
+    unshare(CLONE_NEWPID) applies to the monitor's children only, so the next
+    fork is PID 1 of a new PID namespace; PID 1 makes its other namespaces
+    itself while this process moves it (and itself) into the cgroup: a cgroup
+    migration waits for an RCU grace period (milliseconds on a busy host),
+    which so overlaps PID 1's work instead of preceding it.
+    """
+    unshare(CLONE_NEWPID)
+    token_r, token_w = os.pipe()
+    p1 = os.fork()
+    if p1 == 0:
+        os.close(token_w)
+        pid1(cfg, rfd, token_r)
+    os.close(token_r)
+    report(rfd, 'pid %d' % p1)
+    try:
+        join_cgroups(cfg.get('cgroup_procs'), (p1, os.getpid()))
+        os.write(token_w, b'c')
     except OSError as e:
         report(rfd, 'error joining cgroup: %s' % e)
-        return 1
+        os.kill(p1, signal.SIGKILL)
+    os.close(token_w)
+    return p1
+
+
+def start_pid1_in_user_namespace(cfg, rfd):
+    """With a user namespace: a setup child (see setup_child) forks PID 1."""
     to_monitor_r, to_monitor_w = os.pipe()
     from_monitor_r, from_monitor_w = os.pipe()
     pid_r, pid_w = os.pipe()
     child = os.fork()
     if child == 0:
+        for fd in (to_monitor_r, from_monitor_w, pid_r):
+            os.close(fd)
         setup_child(cfg, rfd, to_monitor_w, from_monitor_r, pid_w)
-    os.close(pid_w)
-    if cfg.get('userns'):
-        if os.read(to_monitor_r, 1) == b'u':
-            try:
-                write_id_maps(child, cfg)
-                os.write(from_monitor_w, b'm')
-            except SetupError as e:
-                report(rfd, 'error %s' % e)
-                os.kill(child, signal.SIGKILL)
-    os.close(rfd)
-    _pid, status = os.waitpid(child, 0)
-    text = os.read(pid_r, 64).decode().strip()
-    if not text:
-        return 1
-    p1 = int(text)
-    started = time.time()
-    result = None
-    while True:
+    for fd in (pid_w, to_monitor_w, from_monitor_r):
+        os.close(fd)
+    ok = os.read(to_monitor_r, 1) == b'u'  # else the setup child failed (and says why)
+    if ok:
         try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        if pid == p1:
-            result = status
-    record = {'pid': p1, 'finished_at': time.time(), 'started_at': started}
-    if result is not None:
-        record['exit_code'] = exit_code(result)
-        if os.WIFSIGNALED(result):
-            record['signal'] = os.WTERMSIG(result)
-    tmp = cfg['exit_file'] + '.tmp'
-    write_text(tmp, json.dumps(record))
-    os.rename(tmp, cfg['exit_file'])
+            write_id_maps(child, cfg)
+            os.write(from_monitor_w, b'm')
+        except SetupError as e:
+            report(rfd, 'error %s' % e)
+            os.kill(child, signal.SIGKILL)
+            ok = False
+    # the setup child joins the cgroup while it makes its namespaces (see
+    # start_pid1); it forks PID 1 only after the token 'c'
+    try:
+        if ok:
+            join_cgroups(cfg.get('cgroup_procs'), (child, os.getpid()))
+            os.write(from_monitor_w, b'c')
+    except OSError as e:
+        report(rfd, 'error joining cgroup: %s' % e)
+        os.kill(child, signal.SIGKILL)
+    os.waitpid(child, 0)
+    text = os.read(pid_r, 64).decode().strip()
+    for fd in (pid_r, to_monitor_r, from_monitor_w):
+        os.close(fd)
+    return int(text) if text else None
+
+
+def monitor(cfg, rfd):
+    """The monitor: PID 1 started (see above), then wait for it and record its end."""
+    set_name('ndl-monitor')
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+    if cfg.get('userns'):
+        p1 = start_pid1_in_user_namespace(cfg, rfd)
+    else:
+        p1 = start_pid1(cfg, rfd)
+    os.close(rfd)
+    if p1 is None:
+        return 1
+    started = time.time()
+    if cfg.get('python') and not ended_within(p1, MONITOR_GRACE):
+        become_lean_waiter(cfg['python'], p1, cfg['exit_file'], started, cfg.get('name', ''))
+    wait_and_record(p1, cfg['exit_file'], started)
     return 0
+
+
+def detached_monitor(cfg, rfd):
+    """The monitor's start: a session of its own (no terminal's signals), cwd /."""
+    os.setsid()
+    os.chdir('/')
+    return monitor(cfg, rfd)
+
+
+_MONITORS = set()  # monitors this process forked and has not reaped yet
+
+
+def reap_monitors():
+    """Reap the monitors this process forked that have ended.
+
+    A monitor is this process's child (one fork less on the start path than a
+    double fork); a module process exits and leaves them to init, a
+    long-lived caller reaps them here (spawn() and the runtime's stop call it).
+    """
+    for pid in list(_MONITORS):
+        try:
+            done = os.waitpid(pid, os.WNOHANG)[0]
+        except ChildProcessError:
+            done = pid
+        if done:
+            _MONITORS.discard(pid)
+
+
+def read_lines(fd, timeout):
+    """Everything written to fd until end-of-file, or SetupError after timeout."""
+    out, deadline = b'', time.time() + timeout
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    while True:
+        left = deadline - time.time()
+        if left <= 0 or not poller.poll(left * 1000):
+            raise SetupError('the container did not report within %ss' % timeout)
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return out.decode(errors='replace').splitlines()
+        out += chunk
+
+
+def spawn(cfg, log_path=None, timeout=REPORT_TIMEOUT):
+    """Start the container detached (see the module docstring).
+
+    -> {'monitor': PID or None, 'pid': PID 1 (host view) or None, 'errors': [text]}.
+    """
+    reap_monitors()
+    log_fd = os.open(log_path or os.devnull, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    rfd, wfd = os.pipe()
+    try:
+        pid = os.fork()
+        if pid == 0:
+            child_main(detached_monitor, cfg,
+                       (os.open(os.devnull, os.O_RDONLY), log_fd, log_fd, wfd))
+        _MONITORS.add(pid)
+    finally:
+        os.close(wfd)
+        os.close(log_fd)
+    try:
+        try:
+            lines = read_lines(rfd, timeout)
+            errors = []
+        except SetupError as e:
+            lines, errors = [], [str(e)]
+    finally:
+        os.close(rfd)
+    out = {'monitor': pid, 'pid': None, 'errors': errors}
+    for ln in lines:
+        word, _sep, rest = ln.partition(' ')
+        if word == 'error':
+            out['errors'].append(rest)
+        elif word == 'pid' and out['pid'] is None and rest.isdigit():
+            out['pid'] = int(rest)
+    return out
 
 
 # ------------------------------------------------------------ exec
 
-def do_exec(cfg, rfd):
+def enter_container(cfg):
+    """This process into the container of PID cfg['pid']: cgroup, namespaces, root."""
     pid = cfg['pid']
+    join_cgroups(cfg.get('cgroup_procs'), (os.getpid(),))
+    fds = [(os.open('/proc/%d/ns/%s' % (pid, ns), os.O_RDONLY), ns)
+           for ns in cfg['namespaces']]
+    root_fd = os.open('/proc/%d/root' % pid, os.O_RDONLY)
+    # the user namespace last: entering it drops our host privileges
+    for fd, ns in sorted(fds, key=lambda x: x[1] == 'user'):
+        _check(libc.setns(fd, 0), 'setns(%s of PID %d)' % (ns, pid))
+        os.close(fd)
+    os.fchdir(root_fd)
+    os.chroot('.')
+    os.close(root_fd)
+
+
+def do_exec(cfg, rfd):
+    """In the forked exec child: enter, fork the command, wait; -> its exit code."""
+    set_name('ndl-exec')
     try:
-        for procs in cfg.get('cgroup_procs') or ():
-            write_text(procs, str(os.getpid()))
-        fds = [(os.open('/proc/%d/ns/%s' % (pid, ns), os.O_RDONLY), ns)
-               for ns in cfg['namespaces']]
-        root_fd = os.open('/proc/%d/root' % pid, os.O_RDONLY)
-        # the user namespace last: entering it drops our host privileges
-        for fd, ns in sorted(fds, key=lambda x: x[1] == 'user'):
-            _check(libc.setns(fd, 0), 'setns(%s of PID %d)' % (ns, pid))
-            os.close(fd)
-        os.fchdir(root_fd)
-        os.chroot('.')
-        os.close(root_fd)
+        enter_container(cfg)
     except (OSError, SetupError) as e:
         report(rfd, 'error entering the container: %s' % e)
         return 125
     child = os.fork()  # the PID namespace applies to children only
     if child == 0:
         exec_workload(cfg, rfd)
+    report(rfd, 'pid %d' % child)
     os.close(rfd)
     for s in FORWARDED_SIGNALS:
         signal.signal(s, lambda n, _f: os.kill(child, n))
@@ -402,17 +729,62 @@ def do_exec(cfg, rfd):
     return exit_code(status)
 
 
-def main():
-    mode, cfg_path, rfd = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    with open(cfg_path) as f:
-        cfg = json.load(f)
-    if mode == 'start':
-        return start(cfg, rfd)
-    if mode == 'exec':
-        return do_exec(cfg, rfd)
-    report(rfd, 'error unknown mode %s' % mode)
-    return 2
+def _kill(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
-if __name__ == '__main__':
-    raise SystemExit(main())
+def exec_command(cfg, timeout=None):
+    """Run cfg['command'] in a running container.
+
+    -> {'rc', 'stdout' (bytes), 'stderr' (bytes), 'errors': [text], 'timed_out'}.
+    On timeout the command and its exec child are killed.
+    """
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    rep_r, rep_w = os.pipe()
+    try:
+        child = os.fork()
+        if child == 0:
+            child_main(do_exec, cfg, (os.open(os.devnull, os.O_RDONLY), out_w, err_w, rep_w))
+    finally:
+        for fd in (out_w, err_w, rep_w):
+            os.close(fd)
+    bufs = {out_r: [], err_r: [], rep_r: []}
+    poller = select.poll()
+    for fd in bufs:
+        poller.register(fd, select.POLLIN)
+    left_open = len(bufs)
+    deadline = None if timeout is None else time.time() + timeout
+    timed_out = False
+    try:
+        while left_open:
+            wait_ms = None
+            if deadline is not None:
+                wait_ms = (deadline - time.time()) * 1000
+                if wait_ms <= 0:
+                    timed_out = True
+                    break
+            for fd, _ev in poller.poll(wait_ms):
+                chunk = os.read(fd, 65536)
+                if chunk:
+                    bufs[fd].append(chunk)
+                else:
+                    poller.unregister(fd)
+                    left_open -= 1
+        report_lines = b''.join(bufs[rep_r]).decode(errors='replace').splitlines()
+        if timed_out:
+            for ln in report_lines:
+                if ln.startswith('pid ') and ln[4:].isdigit():
+                    _kill(int(ln[4:]))
+            _kill(child)
+        _pid, status = os.waitpid(child, 0)
+    finally:
+        for fd in bufs:
+            os.close(fd)
+    rc = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+    return {'rc': rc, 'stdout': b''.join(bufs[out_r]),
+            'stderr': b''.join(bufs[err_r]), 'timed_out': timed_out,
+            'errors': [ln[6:] for ln in report_lines if ln.startswith('error ')]}

@@ -122,6 +122,27 @@ def test_v1_paths_and_writes(tmp_path):
     assert (paths['memory'] + '/memory.limit_in_bytes', -1) in writes
 
 
+def test_v1_joined_cpu_cpuacct_is_one_directory_and_layout_is_cached(tmp_path, monkeypatch):
+    """cpu and cpuacct as symlinks to one cpu,cpuacct mount (as systemd sets it up):
+    one directory in _unique_dirs, and no realpath() per call once the layout is known."""
+    root = str(tmp_path)
+    for c in ('cpu,cpuacct', 'memory', 'pids'):
+        os.makedirs(os.path.join(root, c))
+        open(os.path.join(root, c, 'cgroup.procs'), 'w').close()
+    os.symlink('cpu,cpuacct', os.path.join(root, 'cpu'))
+    os.symlink('cpu,cpuacct', os.path.join(root, 'cpuacct'))
+    paths = cg.cgroup_paths('RED', root=root)
+    assert paths['cpu'] == root + '/cpu/nodocker-lab/RED'
+    assert paths['cpuacct'] == root + '/cpu,cpuacct/nodocker-lab/RED'
+    assert cg._unique_dirs(paths) == [paths['cpu'], paths['memory'], paths['pids']]
+    calls = []
+    real = os.path.realpath
+    monkeypatch.setattr(os.path, 'realpath', lambda p: calls.append(p) or real(p))
+    for _ in range(3):
+        assert len(cg._unique_dirs(cg.cgroup_paths('BLUE', root=root))) == 3
+    assert calls == []
+
+
 @pytest.mark.parametrize('kwargs,match', [
     (dict(memory='lots'), 'not a size'), (dict(memory='100'), 'below 1MiB'),
     (dict(cpu_quota='forty'), 'whole number'), (dict(cpu_period=5), 'too small'),
