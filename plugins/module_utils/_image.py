@@ -480,8 +480,9 @@ def pull_image(plan, store, params):
             for member, blob in missing.items():
                 client.blob_to_file(blob, os.path.join(tmpdir, member))
             scanned = scan_layers(tmpdir, image, stored)  # verified before anything is extracted
-        else:
-            scanned = {}
+        else:  # check mode: no layer downloaded; the media type says gzip, whiteouts unknown
+            scanned = dict((d, {'gzip': 'gzip' in (ld.get('mediaType') or '')})
+                           for ld, d in zip(manifest.get('layers') or [], diff_ids))
         result = _import(plan, store, tmpdir, image, ref_name, fetch_command, scanned)
     finally:
         if tmpdir:
