@@ -6,10 +6,11 @@
     python bench/lib_profile_start.py ROUNDS -> JSON {step: [seconds...]}
 
 The start path forks the caller (no interpreter start): the steps are the
-cgroup work, one os.fork() of this (collection-importing) process, spawn()
-until the workload has exec'd (report pipe at end-of-file), and from there
-until the monitor has recorded the exit. The lean waiter's interpreter start
-is listed too: a monitor pays it only when PID 1 outlives the grace period.
+cgroup work, spawn() until the workload has exec'd (report pipe at
+end-of-file), from there until the monitor has recorded the exit, and one
+os.fork() of this (collection-importing) process for scale. The module's
+way starts the monitor as `python -I -S _runtime_start.py` instead: that
+interpreter's start-up (imports included, usage error exit) is listed too.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -51,7 +52,7 @@ def main():
         interp = _runtime.real_interpreter()
         fork_key = ('os.fork() + _exit + waitpid of this worker (RSS %d MiB)'
                     % (L.rss_kib() // 1024))
-        waiter = [interp, '-I', '-S', '-c', _runtime_start.WAITER]
+        helper = [interp, '-I', '-S', _runtime.helper_script(), 'nomode']
         for dummy in range(rounds):
             t0 = time.perf_counter()
             _cgroups.ensure_cgroup(spec)
@@ -76,9 +77,9 @@ def main():
             os.waitpid(pid, 0)
             add(fork_key, time.perf_counter() - t)
             t = time.perf_counter()
-            subprocess.run(waiter, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            subprocess.run(helper, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            check=False)
-            add('lean waiter interpreter start (python -I -S, only after the grace period)',
+            add('python -I -S _runtime_start.py (the module\'s monitor: start-up + imports)',
                 time.perf_counter() - t)
         print(json.dumps(steps))
     finally:

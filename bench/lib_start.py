@@ -17,6 +17,10 @@ the same busybox rootfs, waits for it to end and removes the cgroup:
   the container's PID 1) until the monitor has recorded the exit and ended +
   ``_cgroups.remove_cgroup``; timed from the worker, which has the collection
   already imported (as the module process has).
+* nodocker lean start, monitor as a fresh interpreter: the same with
+  ``spawn(cfg, helper=...)``: the monitor is ``python -I -S _runtime_start.py``
+  (what the container module does, to keep no copy of its own memory in the
+  container's processes).
 * nodocker API: ``_runtime.start_container`` until the workload ended +
   ``remove_container`` (state files, definition hash, ...).
 * runc run; crun run (in ``unshare -m sh -c 'umount /sys/fs/cgroup/unified;
@@ -123,6 +127,16 @@ def main():
                 raise RuntimeError('lean start failed: %r' % res)
             os.unlink(cfg['exit_file'])
 
+        def v_helper():
+            _cgroups.ensure_cgroup(spec)
+            res = _runtime_start.spawn(cfg, helper=_runtime.helper_script())
+            if res['monitor']:
+                os.waitpid(res['monitor'], 0)
+            _cgroups.remove_cgroup('bench-lean', kill=True, parent=lean['cgroup_parent'])
+            if res['errors'] or not os.path.exists(cfg['exit_file']):
+                raise RuntimeError('helper start failed: %r' % res)
+            os.unlink(cfg['exit_file'])
+
         exit_json = os.path.join(_runtime.state_dir('bench-api'), 'exit.json')
 
         def v_api():
@@ -153,6 +167,8 @@ def main():
 
         variants = [
             ('nodocker.lab lean start helper (cgroup + python -S helper)', v_lean),  # name kept: run.py keys on it
+            ('nodocker.lab lean start, monitor a fresh python -I -S (the module\'s way)',
+             v_helper),
             ('nodocker.lab start_container() + remove_container() API', v_api),
             ('runc run', v_runc),
             ('crun run (in unshare -m, unified unmounted)', v_crun),

@@ -33,6 +33,10 @@ files, ...) and ``exit.json`` (written by the monitor when PID 1 ends).
 times while it runs (gone after a reboot, so a stale entry is recognised).
 Start and exec fork this process (``_runtime_start.spawn`` /
 ``exec_command``): no new interpreter is started on the way to the workload.
+The module starts the monitor as a fresh minimal interpreter instead
+(``start_container(fresh_interpreter=True)``, ``_runtime_start.py`` written
+to ``/run/nodocker-lab/runtime/``): the module process is big and exits, and
+a forked init would keep a private copy of its heap for the container's life.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -49,6 +53,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 from ansible_collections.nodocker.lab.plugins.module_utils import _runtime_start
@@ -60,7 +65,6 @@ from ansible_collections.nodocker.lab.plugins.module_utils._validate import chec
 
 STATE_ROOT = '/var/lib/nodocker-lab/containers'
 RUN_ROOT = '/run/nodocker-lab/containers'
-# where earlier versions cached their start helper script (still tidied away)
 HELPER_DIR = '/run/nodocker-lab/runtime'
 NETNS_DIR = '/run/netns'
 HOSTNAME_MAX = 64
@@ -276,11 +280,31 @@ _INTERPRETER = []
 
 
 def real_interpreter():
-    """The interpreter binary itself, never a pyenv-style shim: the monitor of a
-    long-running container execs it as its lean waiter."""
+    """The interpreter binary itself, never a pyenv-style shim (the module's
+    monitor is started with it)."""
     if not _INTERPRETER:
         _INTERPRETER.append(os.path.realpath(sys.executable))
     return _INTERPRETER[0]
+
+
+def helper_script():
+    """Write _runtime_start.py's source to /run once; return its path.
+
+    A module process runs from a zip that is gone after the task: the monitor
+    started as a fresh interpreter needs a file of its own.
+    """
+    import inspect  # only the module's path needs it
+    src = inspect.getsource(_runtime_start)
+    path = os.path.join(HELPER_DIR, 'start-%s.py'
+                        % hashlib.sha256(src.encode()).hexdigest()[:12])
+    if not os.path.exists(path):
+        if not os.path.isdir(HELPER_DIR):
+            os.makedirs(HELPER_DIR, 0o700)
+        fd, tmp = tempfile.mkstemp(dir=HELPER_DIR)
+        with os.fdopen(fd, 'w') as f:
+            f.write(src)
+        os.rename(tmp, path)
+    return path
 
 
 def netns_file(netns):
@@ -316,8 +340,15 @@ def check_startable(defn):
             raise RuntimeError('root filesystem %r does not exist' % d)
 
 
-def start_container(defn, cgroup_commands=None):
-    """Start detached. On any failure, remove what this call made and raise."""
+def start_container(defn, cgroup_commands=None, fresh_interpreter=False):
+    """Start detached. On any failure, remove what this call made and raise.
+
+    The container's monitor and PID 1 are forks of this process (no
+    interpreter start on the way to the workload). fresh_interpreter=True
+    starts the monitor as a minimal ``python -I -S`` instead (about one
+    interpreter start-up slower): for a caller that is big and about to exit
+    -- the module -- whose memory the container's init would otherwise keep.
+    """
     name = defn['name']
     check_startable(defn)
     sdir = state_dir(name)
@@ -347,7 +378,8 @@ def start_container(defn, cgroup_commands=None):
         _save(os.path.join(sdir, 'start.json'), cfg)
         _save(os.path.join(sdir, 'state.json'),
               {'definition': defn, 'hash': definition_hash(defn), 'created_at': time.time()})
-        res = _runtime_start.spawn(cfg, os.path.join(sdir, 'container.log'))
+        res = _runtime_start.spawn(cfg, os.path.join(sdir, 'container.log'),
+                                   helper=helper_script() if fresh_interpreter else None)
         if res['monitor']:
             monitor = (res['monitor'], proc_start_time(res['monitor']))
         p1 = res['pid']
@@ -581,7 +613,9 @@ def run_container(module):
                     stop_container(name, p['stop_timeout'])  # clear stale run state
                 commands.append(equivalent_command(defn))
                 if not check:
-                    start_container(defn, cg_commands)
+                    # the module process ends right after: the container must
+                    # not keep a copy of it (see start_container)
+                    start_container(defn, cg_commands, fresh_interpreter=True)
     except (RuntimeError, CgroupError, OSError) as e:
         module.fail_json(msg=str(e), commands=commands)
     after = container_status(name) if not check else _predicted(before, defn, p['state'])

@@ -33,13 +33,15 @@ Everything reports through the pipe as lines ``pid N`` / ``error TEXT``; the
 pipe reaches end-of-file when the workload has exec'd (close-on-exec), so the
 caller knows the container really started.
 
-The monitor waits for PID 1 (re-parented to it as a subreaper) and writes
-its exit status to ``exit_file``. A forked monitor holds a copy of the
-caller's memory, so when PID 1 is still running after ``MONITOR_GRACE``
-seconds the monitor ``execve``s a lean interpreter (``python -I -S -c
-WAITER``, importing only ``os`` and ``time``) that goes on waiting: exec keeps
-the process's children and its subreaper flag. A short-lived container is
-recorded without any interpreter start.
+The monitor waits for PID 1 (re-parented to it as a subreaper when a setup
+child sits between them) and writes its exit status to ``exit_file``.
+
+The monitor is a fork of the caller, or (``spawn(helper=...)``, what the
+module does) a fresh ``python -I -S`` running this file, which imports only
+built-in or small modules (``_signal``, not ``signal``: no ``enum``; no
+``json``; ``marshal`` for the configuration). A fork is fastest; but the
+container's monitor and init then keep the caller's heap for the container's
+life, which a big caller that exits (the module process) should not leave.
 
 ``exec_command(cfg, timeout)`` -- join a running container (cgroup, then the
 namespaces of its PID 1, user namespace last, its root), fork, exec; collect
@@ -56,10 +58,13 @@ __metaclass__ = type
 import ctypes
 import fcntl
 import gc
+import marshal
 import os
 import select
-import signal
 import time
+# the built-in half of `signal` (same functions and numbers): `signal` itself
+# imports enum, which a fresh helper interpreter would pay for
+import _signal as signal
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -90,50 +95,7 @@ FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUI
 # the interpreter ignores these; a workload must get the defaults back
 RESTORED_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 REPORT_FD = 3          # the report pipe's number in every forked child
-MONITOR_GRACE = 1.0    # seconds a forked monitor waits before becoming a lean one
 REPORT_TIMEOUT = 30.0
-
-# The end of the monitor. One source, run in this process for a container that
-# ends within the grace period and by `python -I -S -c` after it.
-WAITER = '''
-import os, time
-
-
-def exit_code(status):
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)
-
-
-def wait_and_record(p1, exit_file, started):
-    """Reap every child; write PID 1's end to exit_file (JSON, atomically)."""
-    result = None
-    while True:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        if pid == p1:
-            result = status
-    fields = ['"pid": %d' % p1, '"started_at": %r' % started,
-              '"finished_at": %r' % time.time()]
-    if result is not None:
-        fields.append('"exit_code": %d' % exit_code(result))
-        if os.WIFSIGNALED(result):
-            fields.append('"signal": %d' % os.WTERMSIG(result))
-    tmp = exit_file + '.tmp'
-    with open(tmp, 'w') as f:
-        f.write('{%s}' % ', '.join(fields))
-    os.rename(tmp, exit_file)
-'''
-WAITER_MAIN = '''
-import sys
-wait_and_record(int(sys.argv[1]), sys.argv[2], float(sys.argv[3]))
-'''
-_waiter = {}
-exec(compile(WAITER, '<waiter>', 'exec'), _waiter)  # pylint: disable=exec-used
-exit_code = _waiter['exit_code']
-wait_and_record = _waiter['wait_and_record']
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -374,6 +336,35 @@ def exec_workload(cfg, rfd):
     os._exit(127)
 
 
+def exit_code(status):
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def wait_and_record(p1, exit_file, started):
+    """Reap every child; write PID 1's end to exit_file (JSON, atomically;
+    formatted by hand: a helper interpreter does not import json)."""
+    result = None
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        if pid == p1:
+            result = status
+    fields = ['"pid": %d' % p1, '"started_at": %r' % started,
+              '"finished_at": %r' % time.time()]
+    if result is not None:
+        fields.append('"exit_code": %d' % exit_code(result))
+        if os.WIFSIGNALED(result):
+            fields.append('"signal": %d' % os.WTERMSIG(result))
+    tmp = exit_file + '.tmp'
+    with open(tmp, 'w') as f:
+        f.write('{%s}' % ', '.join(fields))
+    os.rename(tmp, exit_file)
+
+
 def run_init(cfg, rfd):
     """PID 1: start the workload, forward signals to it, reap every orphan."""
     child = os.fork()
@@ -505,35 +496,6 @@ def await_token(fd, token, what):
         raise SetupError(what)
 
 
-def ended_within(pid, seconds):
-    """True when our child pid ends within seconds (left unreaped)."""
-    try:
-        fd = os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        deadline = time.time() + seconds
-        while time.time() < deadline:
-            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-                return True
-            time.sleep(0.01)
-        return False
-    try:
-        return bool(select.select([fd], [], [], seconds)[0])
-    finally:
-        os.close(fd)
-
-
-def become_lean_waiter(python, p1, exit_file, started, name=''):
-    """execve a small interpreter that goes on waiting (returns only if that fails)."""
-    try:
-        # the comment line is what ps shows after the interpreter's path
-        os.execv(python, [python, '-I', '-S', '-c',
-                          '# nodocker-lab monitor %s\n' % name + WAITER + WAITER_MAIN,
-                          str(p1), exit_file, repr(started)])
-    except OSError as e:
-        os.write(2, ('nodocker.lab monitor: %s: %s; waiting in the forked process\n'
-                     % (python, e.strerror)).encode())
-
-
 def start_pid1(cfg, rfd):
     """Without a user namespace: PID 1 is forked by the monitor itself.
 
@@ -609,10 +571,7 @@ def monitor(cfg, rfd):
     os.close(rfd)
     if p1 is None:
         return 1
-    started = time.time()
-    if cfg.get('python') and not ended_within(p1, MONITOR_GRACE):
-        become_lean_waiter(cfg['python'], p1, cfg['exit_file'], started, cfg.get('name', ''))
-    wait_and_record(p1, cfg['exit_file'], started)
+    wait_and_record(p1, cfg['exit_file'], time.time())
     return 0
 
 
@@ -657,8 +616,60 @@ def read_lines(fd, timeout):
         out += chunk
 
 
-def spawn(cfg, log_path=None, timeout=REPORT_TIMEOUT):
+def _high(fd):
+    """A close-on-exec copy of fd numbered 10 or more (file actions target 0-3)."""
+    return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+
+
+def spawn_helper(cfg, helper, log_fd, wfd):
+    """The monitor as a fresh minimal interpreter running this file (helper_main).
+
+    posix_spawn (vfork: nothing of the caller is copied); the configuration
+    goes through a pipe on its stdin, marshalled (no json import there).
+    """
+    cfg_r, cfg_w = os.pipe()
+    fds = [_high(fd) for fd in (cfg_r, log_fd, wfd)]
+    try:
+        pid = os.posix_spawn(
+            cfg['python'], [cfg['python'], '-I', '-S', helper, 'monitor', str(REPORT_FD)],
+            os.environ, setsid=True,
+            file_actions=[(os.POSIX_SPAWN_DUP2, fds[0], 0), (os.POSIX_SPAWN_DUP2, fds[1], 1),
+                          (os.POSIX_SPAWN_DUP2, fds[1], 2), (os.POSIX_SPAWN_DUP2, fds[2], 3)])
+    finally:
+        for fd in fds + [cfg_r]:
+            os.close(fd)
+    try:
+        os.write(cfg_w, marshal.dumps(cfg))
+    except OSError:
+        pass  # it died at once: the report pipe tells
+    os.close(cfg_w)
+    return pid
+
+
+def helper_main(argv):
+    """``python -I -S _runtime_start.py monitor FD``: see spawn_helper()."""
+    if len(argv) != 3 or argv[1] != 'monitor':
+        os.write(2, b'usage: python -I -S _runtime_start.py monitor REPORT_FD\n')
+        return 2
+    data = b''
+    while True:
+        chunk = os.read(0, 65536)
+        if not chunk:
+            break
+        data += chunk
+    os.chdir('/')
+    child_main(monitor, marshal.loads(data),
+               (os.open(os.devnull, os.O_RDONLY), 1, 2, int(argv[2])))
+    return 1
+
+
+def spawn(cfg, log_path=None, timeout=REPORT_TIMEOUT, helper=None):
     """Start the container detached (see the module docstring).
+
+    The monitor is a fork of this process, or with ``helper`` (the path of
+    this file's source) a fresh ``python -I -S`` running it: slower to start
+    by an interpreter's start-up, but the container's long-lived processes
+    then hold a small interpreter, not a copy of this process's memory.
 
     -> {'monitor': PID or None, 'pid': PID 1 (host view) or None, 'errors': [text]}.
     """
@@ -666,10 +677,13 @@ def spawn(cfg, log_path=None, timeout=REPORT_TIMEOUT):
     log_fd = os.open(log_path or os.devnull, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     rfd, wfd = os.pipe()
     try:
-        pid = os.fork()
-        if pid == 0:
-            child_main(detached_monitor, cfg,
-                       (os.open(os.devnull, os.O_RDONLY), log_fd, log_fd, wfd))
+        if helper:
+            pid = spawn_helper(cfg, helper, log_fd, wfd)
+        else:
+            pid = os.fork()
+            if pid == 0:
+                child_main(detached_monitor, cfg,
+                           (os.open(os.devnull, os.O_RDONLY), log_fd, log_fd, wfd))
         _MONITORS.add(pid)
     finally:
         os.close(wfd)
@@ -788,3 +802,8 @@ def exec_command(cfg, timeout=None):
     return {'rc': rc, 'stdout': b''.join(bufs[out_r]),
             'stderr': b''.join(bufs[err_r]), 'timed_out': timed_out,
             'errors': [ln[6:] for ln in report_lines if ln.startswith('error ')]}
+
+
+if __name__ == '__main__':
+    import sys
+    raise SystemExit(helper_main(sys.argv))
