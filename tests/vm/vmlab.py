@@ -84,6 +84,11 @@ for whl in glob.glob('/tmp/ndl/*.whl'):
     zipfile.ZipFile(whl).extractall('/usr/local/lib/python3.11/dist-packages')
 EOF
 python3 -c 'import pyroute2, sys; print("pyroute2", pyroute2.__version__)'
+# Ansible's module payloads are zips whose sources zipimport compiles on every task
+# (seconds on an emulated CPU): keep their bytecode (see ndl_zipcache.py)
+install -m 644 /tmp/ndl/ndl_zipcache.py /usr/local/lib/python3.11/dist-packages/ndl_zipcache.py
+echo 'import ndl_zipcache' > /usr/local/lib/python3.11/dist-packages/ndl_zipcache.pth
+python3 -m compileall -q /usr/local/lib/python3.11/dist-packages
 install -m 755 /tmp/ndl/ndl-vmconfig /usr/local/sbin/ndl-vmconfig
 install -m 644 /tmp/ndl/ndl-vmconfig.service /etc/systemd/system/ndl-vmconfig.service
 systemctl enable ndl-vmconfig.service systemd-networkd.service ssh.service
@@ -153,10 +158,21 @@ def run(cmd, check=True, **kw):
 
 
 def recipe_key():
-    recipe = {'suite': SUITE, 'packages': PACKAGES, 'setup': GUEST_SETUP,
+    recipe = {'suite': SUITE, 'packages': PACKAGES, 'setup': GUEST_SETUP, 'files': guest_files(),
               'vmconfig': VMCONFIG, 'unit': VMCONFIG_UNIT, 'pyroute2': PYROUTE2,
               'size': IMAGE_SIZE, 'v': 1}
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def guest_files():
+    """Files of tests/vm/guest/, copied into the image: {name: text}."""
+    d = os.path.join(HERE, 'guest')
+    out = {}
+    for name in sorted(os.listdir(d)):
+        if name.endswith('.py'):
+            with open(os.path.join(d, name)) as f:
+                out[name] = f.read()
+    return out
 
 
 def image_dir():
@@ -206,10 +222,20 @@ def build_image(force=False):
             shutil.rmtree(final)
         os.rename(tmp, final)
         log('image built in %.0fs: %s' % (time.time() - t0, final))
+        prune_images(keep=final)
         return final
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def prune_images(keep):
+    """Remove the images of older recipes (about 1 GB each) and failed builds."""
+    for name in os.listdir(CACHE_DIR):
+        path = os.path.join(CACHE_DIR, name)
+        if name != 'wheels' and path != keep and os.path.isdir(path):
+            log('removing superseded image %s' % path)
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _build_inner(tmp):
@@ -229,8 +255,9 @@ def _build_inner(tmp):
         for f in os.listdir(tmp):
             if f.endswith('.whl') or f == 'id_ed25519.pub':
                 shutil.copy(os.path.join(tmp, f), ndl)
-        for name, text in (('setup.sh', GUEST_SETUP), ('ndl-vmconfig', VMCONFIG),
-                           ('ndl-vmconfig.service', VMCONFIG_UNIT)):
+        files = [('setup.sh', GUEST_SETUP), ('ndl-vmconfig', VMCONFIG),
+                 ('ndl-vmconfig.service', VMCONFIG_UNIT)] + sorted(guest_files().items())
+        for name, text in files:
             with open(os.path.join(ndl, name), 'w') as f:
                 f.write(text)
         run(['chroot', root, '/bin/sh', '/tmp/ndl/setup.sh'])
