@@ -74,7 +74,7 @@ def run_address(module):
     added = []  # undone if a later address fails: nothing half-made
     try:
         require_namespaces(v['netns'])
-        with netlink(v['netns']) as ipr:
+        with netlink(v['netns'], reader=True) as ipr:
             link = get_link(ipr, v['dev'])
             if link is None:
                 raise NamespaceMissing('link %s does not exist in %s (nothing was changed)'

@@ -45,11 +45,11 @@ def optional(check, value, *args):
 @contextlib.contextmanager
 def sockets(netns, peer_netns):
     """One netlink socket per distinct namespace: (socket in netns, socket in peer_netns)."""
-    with netlink(netns) as ipr:
+    with netlink(netns, reader=True) as ipr:
         if same_netns(netns, peer_netns):
             yield ipr, ipr
         else:
-            with netlink(peer_netns) as pipr:
+            with netlink(peer_netns, reader=True) as pipr:
                 yield ipr, pipr
 
 
@@ -390,7 +390,7 @@ def run_link(module):
     before, after = {}, {}
     try:
         require_namespaces(v['netns'])
-        with netlink(v['netns']) as ipr:
+        with netlink(v['netns'], reader=True) as ipr:
             msgs = dict((n, get_link(ipr, n)) for n in v['names'])
             missing = [n for n, m in msgs.items() if m is None]
             if missing and v['state'] != 'absent':

@@ -17,7 +17,7 @@ __metaclass__ = type
 import socket
 
 from ansible_collections.nodocker.lab.plugins.module_utils._netlink import (
-    NamespaceMissing, NetlinkError, Plan, error_text, get_link, ip_cmd, netlink,
+    NamespaceMissing, NetlinkError, Plan, error_text, get_link, ip_cmd, neigh_message, netlink,
     require_pyroute2)
 from ansible_collections.nodocker.lab.plugins.module_utils._fdb import (
     RequestFailed, phased, run_requests)
@@ -121,14 +121,14 @@ def dump_entries(ipr, index):
     return sort_entries(out)
 
 
-def op_request(aipr, index, op, e):
-    """The coroutine for one change (on pyroute2's asyncio core)."""
+def op_request(index, op, e):
+    """One change as a raw netlink request (type, flags, body), like ``ip neigh``'s."""
     family = socket.AF_INET6 if ':' in e['ip'] else socket.AF_INET
     if op == 'del':
-        return aipr.neigh('del', ifindex=index, dst=e['ip'], family=family)
+        return neigh_message('del', family, index, dst=e['ip'])
     # replace covers both "add" and "update": NLM_F_CREATE|NLM_F_REPLACE
-    return aipr.neigh('replace', ifindex=index, dst=e['ip'], lladdr=e['mac'], family=family,
-                      state=NUD_PERMANENT)
+    return neigh_message('replace', family, index, state=NUD_PERMANENT, dst=e['ip'],
+                         lladdr=e['mac'])
 
 
 def run_neigh(module):
@@ -139,7 +139,7 @@ def run_neigh(module):
         module.fail_json(msg=str(e))
     plan = Plan(module.check_mode)
     try:
-        with netlink(netns) as ipr:
+        with netlink(netns, reader=True) as ipr:
             msg = get_link(ipr, ifname=dev)
             if msg is None:
                 raise ValueError('device %r not found in %s' % (dev, netns or 'this namespace'))
@@ -147,7 +147,7 @@ def run_neigh(module):
             before = dump_entries(ipr, index)
             ops = compute_changes(before, entries, state)
             phases = phased(ops, lambda op, e: command_for(netns, dev, op, e),
-                            lambda a, op, e: op_request(a, index, op, e))
+                            lambda op, e: op_request(index, op, e))
             for phase in phases:
                 for cmd, dummy in phase:
                     plan.do(cmd)

@@ -13,12 +13,20 @@ from ansible_collections.nodocker.lab.plugins.module_utils._netlink import (
     NETNS_RUN_DIR, Plan, error_text, require_pyroute2, quote)
 from ansible_collections.nodocker.lab.plugins.module_utils._validate import check_netns_name
 
-try:
-    from ansible_collections.nodocker.lab.plugins.module_utils import _pyroute2
-    _pyroute2.light()
-    import pyroute2.netns as pyroute2_netns
-except ImportError:  # pragma: no cover
-    pyroute2_netns = None
+
+def _pyroute2_netns():
+    """pyroute2.netns, imported only when a namespace is to be added or deleted
+    (a task with nothing to do only lists /run/netns)."""
+    import pyroute2.netns  # the light package: _netlink registered it
+    return pyroute2.netns
+
+
+def create_netns(name):
+    _pyroute2_netns().create(name)
+
+
+def remove_netns(name):
+    _pyroute2_netns().remove(name)
 
 
 def list_namespaces():
@@ -45,9 +53,9 @@ def run_netns(module):
     try:
         for n in names:
             if p['state'] == 'present' and n not in before:
-                plan.do(quote(('ip', 'netns', 'add', n)), pyroute2_netns.create, n)
+                plan.do(quote(('ip', 'netns', 'add', n)), create_netns, n)
             elif p['state'] == 'absent' and n in before:
-                plan.do(quote(('ip', 'netns', 'del', n)), pyroute2_netns.remove, n)
+                plan.do(quote(('ip', 'netns', 'del', n)), remove_netns, n)
     except Exception as e:
         module.fail_json(msg='netns: %s' % error_text(e), commands=plan.commands)
     if module.check_mode:
