@@ -23,7 +23,7 @@ check() {  # check NAME CHAPTERS "what is missing" COMMAND...
 has() { command -v "$1" >/dev/null 2>&1; }
 
 # tools
-for t in ip bridge iptables unshare nsenter chroot pivot_root mount gcc busybox tcpdump ping ps stress-ng; do
+for t in ip bridge iptables unshare nsenter chroot pivot_root mount gcc busybox tcpdump ping ps stress-ng setfattr; do
     if has "$t"; then report ok "tool:$t" "-" "$(command -v "$t")"
     else report MISSING "tool:$t" "-" "the command $t is not installed"; fi
 done
