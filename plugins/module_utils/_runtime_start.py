@@ -12,11 +12,12 @@ runc's libcontainer or rubber-docker read).
 ``spawn(cfg, log_path)`` -- process tree::
 
     caller  (waits for the report pipe's end-of-file, then returns)
+      |  moves the monitor into the container's cgroup right after the fork
       '- monitor: setsid; stdin /dev/null, stdout+stderr to the log, every
          |  other file descriptor closed (detach); subreaper; unshare(pid) for
-         |  its children; forks PID 1; then moves PID 1 and itself into the
-         |  container's cgroup while PID 1 works (the migration's RCU grace
-         |  period overlaps PID 1's work) and sends the token 'c'
+         |  its children; forks PID 1; then moves PID 1 into the cgroup too and
+         |  sends the token 'c' (a v1 cgroup migration waits for an RCU grace
+         |  period: so it passes while the monitor and PID 1 work)
          '- PID 1: setns(net) / unshare(mnt, uts, ipc, [net]), the root mounted
             |  (overlay or bind), /proc, read-only /sys, minimal /dev, hostname,
             |  pivot_root, old root detached; waits for 'c'; [unshare(cgroup)];
@@ -501,9 +502,9 @@ def start_pid1(cfg, rfd):
 
     unshare(CLONE_NEWPID) applies to the monitor's children only, so the next
     fork is PID 1 of a new PID namespace; PID 1 makes its other namespaces
-    itself while this process moves it (and itself) into the cgroup: a cgroup
-    migration waits for an RCU grace period (milliseconds on a busy host),
-    which so overlaps PID 1's work instead of preceding it.
+    itself while this process moves it into the cgroup (the caller moved the
+    monitor): a cgroup migration waits for an RCU grace period (milliseconds
+    on a busy host), which so overlaps the work instead of preceding it.
     """
     unshare(CLONE_NEWPID)
     token_r, token_w = os.pipe()
@@ -514,7 +515,7 @@ def start_pid1(cfg, rfd):
     os.close(token_r)
     report(rfd, 'pid %d' % p1)
     try:
-        join_cgroups(cfg.get('cgroup_procs'), (p1, os.getpid()))
+        join_cgroups(cfg.get('cgroup_procs'), (p1,))
         os.write(token_w, b'c')
     except OSError as e:
         report(rfd, 'error joining cgroup: %s' % e)
@@ -548,7 +549,7 @@ def start_pid1_in_user_namespace(cfg, rfd):
     # start_pid1); it forks PID 1 only after the token 'c'
     try:
         if ok:
-            join_cgroups(cfg.get('cgroup_procs'), (child, os.getpid()))
+            join_cgroups(cfg.get('cgroup_procs'), (child,))
             os.write(from_monitor_w, b'c')
     except OSError as e:
         report(rfd, 'error joining cgroup: %s' % e)
@@ -688,12 +689,20 @@ def spawn(cfg, log_path=None, timeout=REPORT_TIMEOUT, helper=None):
     finally:
         os.close(wfd)
         os.close(log_fd)
+    errors = []
+    try:
+        # the monitor into the cgroup, from here, at once: the migration's RCU
+        # grace period passes while the monitor starts; its own moves of PID 1
+        # (or the setup child) later find the grace period over
+        join_cgroups(cfg.get('cgroup_procs'), (pid,))
+    except OSError as e:
+        errors.append('joining cgroup: %s' % e)
     try:
         try:
             lines = read_lines(rfd, timeout)
-            errors = []
         except SetupError as e:
-            lines, errors = [], [str(e)]
+            lines = []
+            errors.append(str(e))
     finally:
         os.close(rfd)
     out = {'monitor': pid, 'pid': None, 'errors': errors}

@@ -126,8 +126,10 @@ options:
 extends_documentation_fragment:
   - nodocker.lab.attributes
 notes:
-  - Requires root on the managed host. The start path runs a small helper with the
-    real Python interpreter and C(-S).
+  - Requires root on the managed host. The container's monitor (it records the exit
+    status) is a small helper run with the real Python interpreter and C(-I -S),
+    importing C(ctypes) only; the container's init is a fork of it, so neither keeps a
+    copy of the module process's memory.
 seealso:
   - module: nodocker.lab.container_exec
   - module: nodocker.lab.container_info
