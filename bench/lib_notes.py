@@ -6,42 +6,55 @@
 NOTES = u'''
 ## Why goals were missed, and the proposed fixes (plugins/ is not edited by the benchmark)
 
-### Container start (a): the Python interpreter and its imports, not the kernel work
-The profile above (same host, same run) splits the lean start path:
-`ensure_cgroup` + `remove_cgroup` cost about 15 ms together, `python -S -c pass`
-about 30–50 ms on this loaded machine, and the helper's imports
-(`ctypes, json, signal, warnings`) more than double the interpreter's start:
-`-X importtime` shows `json` (→ `re` → `enum` → `functools` → `collections`) and
-`signal` (→ `enum`) as the heaviest chains, then `ctypes` (→ `struct`, `_ctypes`).
-The namespace/mount/pivot_root work itself is of the order of the bare
-`unshare` line. Proposed fixes in `plugins/module_utils/_runtime_start.py`
-and `_runtime.py`, in order of gain:
-1. Do not import `json` in the helper: pass the configuration with `marshal`
-   (built in, no import chain; `_runtime.py` writes it with `marshal.dump`) and
-   write `exit.json` by string formatting (it has four numeric fields).
-2. Use the built-in `_signal` module instead of `signal` (same functions and
-   numbers, no `enum`), and drop the eager `import warnings` by calling
-   `os.execve` with an absolute path resolved by hand (`execvpe` is what pulls
-   `warnings`).
-3. Run the helper with a CPython built with `--enable-optimizations` and
-   without `--enable-shared`: this venv's pyenv 3.11.7 has neither PGO/LTO
-   nor a static libpython (`sysconfig CONFIG_ARGS`: `--enable-shared`
-   only), both known to slow interpreter start-up, which is on the timed path.
-4. `_cgroups`: `cgroup_paths()`/`_unique_dirs()` call `os.path.realpath` about 60
-   times per ensure+remove (cProfile); cache the controller mount map once per
-   process.
-Even with all of these a CPython start (≈10–15 ms unloaded) stays on the
-path, so matching crun (≈25 ms unloaded) is realistic, beating it is not,
-unless the start helper becomes a small static C program (as `unshare` is).
+### Container start (a): what was fixed, and what is left
+Before: the start path spawned a fresh `python -S` whose imports (`json` → `re` →
+`enum`, `signal` → `enum`, `ctypes`, `warnings` for `os.execvpe`) dominated:
+188 ms vs crun 53 ms (3.6×). Now `_runtime_start.spawn()` runs in the caller's
+own process and starts no interpreter: the monitor is an `os.fork()` of the
+caller, PID 1 a fork of the monitor (which did `unshare(CLONE_NEWPID)` for its
+children; a setup child sits in between only with `userns`), the workload a
+fork of PID 1 (or PID 1 itself with `init: false`). Each kernel step is still
+a named function (`enter_new_namespaces`, `mount_root`, `mount_proc`,
+`mount_minimal_dev`, `enter_root`, `drop_privileges`, `execvpe`, ...).
+The largest single cost left after that was the cgroup join: a write to a v1
+`cgroup.procs` waits for an RCU grace period (5–15 ms on this loaded host).
+The caller now moves the monitor into the cgroup right after the fork and the
+monitor moves PID 1 while PID 1 unshares and mounts (PID 1 waits for a token
+before the workload), so the grace period overlaps that work. `_cgroups`
+caches each root's layout (no `realpath()` per call; ensure + remove ≈ 4 ms).
+In the profile above, `spawn()` until the workload's `execve` is three forks
+of an 18 MiB Python process (fork + exit + wait ≈ 2–10 ms each under this
+load: scheduling and copy-on-write faults), the namespaces and mounts
+(≈ 2–4 ms) and `pivot_root` + detaching the old root. The crun line includes
+its wrapper (`unshare -m sh -c 'umount …'`, shown alone): crun by itself is
+≈ 10 ms faster than its line, so against crun alone we are about even, not
+ahead. Results swing by ±30 % between runs on this shared VM (runs of this
+change: 0.65×, 0.81×, 0.95× with 30 rounds, 1.01×, 1.23×, 1.26×, 1.35× of
+crun, the later ones before the cgroup overlap was complete).
+The module itself takes another way (the "module's way" line): its monitor is
+a fresh `python -I -S _runtime_start.py` (posix_spawn, configuration
+marshalled on stdin; imports `ctypes`, `_signal` instead of `signal`, no
+`json`), one interpreter start-up slower than the fork (≈ 30–60 ms here),
+which is small next to an Ansible task (≈ 1 s per loop item). The reason is
+memory: measured through Ansible, a forked init keeps a private copy of the
+module process's heap for the container's whole life (PSS ≈ 15 MiB per
+container, 2.5× the old design).
 
-### Scale (f): two Python processes per container
-Each running container keeps a monitor and an init that are both full
-Python interpreters (RSS ≈ 9–11 MiB each), so 100 containers cost about
-2 GiB of RSS on the host, while the containers' own cgroups hold a few MiB.
-Proposed fix: make the in-container init optional by default for single-process
-workloads (`init: false` already exists) or exec a tiny init, and let the monitor
-`execv` into a minimal waiter after start-up (or drop `json`/`ctypes` imports
-there too, see above), which roughly halves the per-container memory.
+### Scale (f): memory per running container
+Measured with 20 `busybox sleep` containers started by the module, old and new
+code in the same simulated host one after the other: per container the RSS
+sum grows by 21.8 MiB before and 21.2 MiB after; PSS (what the host really
+spends: the monitor and its forked init share most pages, and the sum of RSS
+counts them twice) by 6.4 MiB before and 6.0 MiB after (monitor 11.0 MiB RSS /
+3.0 MiB PSS, init 8.9 / 2.9 MiB). So 100 containers cost ≈ 600 MiB, not the
+2 GiB that the RSS sum suggests; starting 20 took 20.4 s instead of 25.4 s.
+Tried and dropped: a monitor that execs a lean `python -c` waiter once PID 1
+has run for a second cut the RSS sum by ≈ 4 MiB per container but raised PSS
+by ≈ 2 MiB (the init's pages stopped being shared). What is left: two small
+interpreters per container (monitor and init). A static C init (as
+`docker --init` bind-mounts tini) would bring the init to ≈ 0.1 MiB; the
+monitor could then be a single host-wide process (a subreaper for every
+container) instead of one per container.
 
 ### Shared machine
 Other sessions ran tests on this 2-vCPU VM during the whole run (load average
