@@ -12,11 +12,13 @@ Falls back to playbooks/ch03_netns.yml when build-container.yml is missing.
 
 from __future__ import absolute_import, division, print_function
 
+import json
 import os
 import re
+import subprocess
 import time
 
-from lib_common import REPO, Lab
+from lib_common import PYTHON, REPO, Lab
 
 RECAP = re.compile(r'^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)'
                    r'\s+skipped=(\d+)', re.M)
@@ -41,6 +43,50 @@ def floor_playbook(path, rc):
     with open(path, 'w') as f:
         f.write('\n'.join(lines) + '\n')
     return path
+
+
+# Modules the converge and re-run of build-container.yml execute (the template
+# action runs stat, then copy or file); the floor runs ansible.builtin.ping only.
+PLAYBOOK_MODULES = ['nodocker.lab.simhosts', 'nodocker.lab.rootfs', 'nodocker.lab.netns',
+                    'nodocker.lab.veth', 'nodocker.lab.address', 'nodocker.lab.link',
+                    'nodocker.lab.container', 'ansible.builtin.stat', 'ansible.builtin.file']
+
+_BUILD = r"""
+import json, sys, time
+from ansible.executor import module_common
+from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import init_plugin_loader, module_loader
+from ansible.template import Templar
+init_plugin_loader([sys.argv[1]])
+templar = Templar(loader=DataLoader())
+out = {}
+for name in ['ansible.builtin.ping'] + sys.argv[2:]:
+    ctx = module_loader.find_plugin_with_context(name)
+    t = time.perf_counter()
+    module_common.modify_module(module_name=ctx.resolved_fqcn, module_path=ctx.plugin_resolved_path,
+                                module_args={}, templar=templar,
+                                task_vars={'ansible_python_interpreter': sys.executable})
+    out[name] = time.perf_counter() - t
+print(json.dumps(out))
+"""
+
+
+def ansiballz_build_times(rounds=3):
+    """Seconds the controller spends building each module's AnsiballZ payload.
+
+    ansible-playbook does it once per distinct module per run (an in-memory
+    cache), mostly compiling every module_utils file the module pulls in
+    (ansible.module_utils.basic's ~55 files, each time). A fresh interpreter
+    per round; the first module built also pays for the warm-up (imports): ping
+    is built first, so the warm-up lands on the floor's side.
+    """
+    runs = []
+    for dummy in range(rounds):
+        p = subprocess.run([PYTHON, '-c', _BUILD, os.path.join(REPO, 'collections')]
+                           + PLAYBOOK_MODULES, stdout=subprocess.PIPE, universal_newlines=True,
+                           check=True)
+        runs.append(json.loads(p.stdout.strip().splitlines()[-1]))
+    return dict((k, [r[k] for r in runs]) for k in runs[0])
 
 
 def run(workdir, rounds):
@@ -79,4 +125,8 @@ def run(workdir, rounds):
         finally:
             lab.playbook(pb, *reset, check=False)
     info['times'] = times
+    try:
+        info['ansiballz'] = ansiballz_build_times()
+    except Exception as e:  # noqa: BLE001 - the profile is extra, not the measure
+        info['ansiballz_error'] = str(e)
     return info
