@@ -161,8 +161,9 @@ def section_d(work, rounds, seconds):
 
 def pct(values, q):
     """The q-th percentile (nearest rank) of a list."""
+    import math
     v = sorted(values)
-    return v[min(len(v) - 1, max(0, int(round(q / 100.0 * len(v) + 0.5)) - 1))]
+    return v[min(len(v) - 1, max(0, int(math.ceil(q / 100.0 * len(v))) - 1))]
 
 
 def section_e(work, rounds, endpoints=1000):

@@ -473,6 +473,10 @@ def main(argv=None):
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format='%(asctime)s agent[%(process)d] %(levelname)s %(message)s')
         import asyncio
+        # registry reads run in an executor thread; with the default 5 ms GIL
+        # switch interval a miss arriving during one waited up to 5 ms per
+        # switch (the p99 of bench/bench_overlay.py): hand the GIL over sooner
+        sys.setswitchinterval(0.0005)
         registry = open_registry(args.registry, vni=args.vni)
         asyncio.run(Agent(args, registry).main())
         return 0
