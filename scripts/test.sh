@@ -13,6 +13,8 @@ cd "$(dirname "$0")/.." || exit 1
 ./scripts/setup.sh || exit 1
 export PATH="$PWD/.venv/bin:$PATH"
 logdir=$(mktemp -d /tmp/nodocker-lab-test.XXXXXX)
+# The whole run's leak check (nothing ignored): the machine before both lanes...
+python tests/lib/leakcheck.py snapshot "$logdir/machine-before.json" || exit 1
 
 vm_pid=""
 if [ "${NODOCKER_SKIP_VM:-0}" != 1 ] && [ -d tests/vm ]; then
@@ -53,4 +55,8 @@ for path in sys.argv[1:]:
 print('%d passed, %d failed, %d skipped' % (counts['passed'], counts['failed'] + counts['error'],
                                            counts['skipped']))
 PY
-[ "$main_rc" -eq 0 ] && [ "$vm_rc" -eq 0 ]
+# ... and after them: no namespace, link, mount, cgroup, process or qemu left by either.
+echo
+leak_rc=0
+env -u NODOCKER_LEAKCHECK_IGNORE python tests/lib/leakcheck.py compare "$logdir/machine-before.json" || leak_rc=$?
+[ "$main_rc" -eq 0 ] && [ "$vm_rc" -eq 0 ] && [ "$leak_rc" -eq 0 ]
