@@ -138,7 +138,7 @@ def test_v1_joined_cpu_cpuacct_is_one_directory_and_layout_is_cached(tmp_path, m
     calls = []
     real = os.path.realpath
     monkeypatch.setattr(os.path, 'realpath', lambda p: calls.append(p) or real(p))
-    for _ in range(3):
+    for dummy in range(3):
         assert len(cg._unique_dirs(cg.cgroup_paths('BLUE', root=root))) == 3
     assert calls == []
 

@@ -353,8 +353,8 @@ def up(n=2, memory=1024, smp=1, timeout=600):
         run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'qcow2',
              '-b', os.path.join(img, 'base.qcow2'), disk])
         append = ('root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.hostname=%s '
-                  'ndl.addr=%s/24 ndl.gw=%s panic=-1 %s' % (vm_name(i), vm_addr(i), GATEWAY,
-                                                           os.environ.get('NDL_VM_APPEND', '')))
+                  'ndl.addr=%s/24 ndl.gw=%s panic=-1 %s'
+                  % (vm_name(i), vm_addr(i), GATEWAY, os.environ.get('NDL_VM_APPEND', '')))
         netns_exec([
             'qemu-system-x86_64', '-name', '%s-%s' % (MARKER, vm_name(i)),
             '-accel', 'tcg,thread=multi,tb-size=256', '-cpu', os.environ.get('NDL_VM_CPU', CPU_MODEL),
