@@ -166,7 +166,7 @@ def main():
                             'busybox', 'true'], check=True, stdin=DEVNULL)
 
         variants = [
-            ('nodocker.lab lean start helper (cgroup + python -S helper)', v_lean),  # name kept: run.py keys on it
+            ('nodocker.lab lean start (cgroup + fork of the caller, no new interpreter)', v_lean),  # run.py keys on this name
             ('nodocker.lab lean start, monitor a fresh python -I -S (the module\'s way)',
              v_helper),
             ('nodocker.lab start_container() + remove_container() API', v_api),
