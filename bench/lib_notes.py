@@ -4,7 +4,7 @@
 """Analysis appended to REPORT.md by run.py (written after looking at the numbers)."""
 
 NOTES = u'''
-## Why goals were missed, and the proposed fixes (plugins/ is not edited by the benchmark)
+## Analysis: what was profiled and fixed, what is left
 
 ### Container start (a): what was fixed, and what is left
 Before: the start path spawned a fresh `python -S` whose imports (`json` → `re` →
