@@ -392,15 +392,21 @@ def run_init(cfg, rfd):
             os._exit(exit_code(status))
 
 
+def join_or_new_netns(cfg):
+    """Join the container's named network namespace, if it has one.
+
+    Returns the unshare flag still needed: CLONE_NEWNET when the container
+    gets a new network namespace of its own, 0 when it joined one."""
+    if cfg.get('netns'):
+        setns(cfg['netns'], CLONE_NEWNET)
+        return 0
+    return CLONE_NEWNET
+
+
 def enter_new_namespaces(cfg):
     """PID 1 forked by the monitor (no user namespace): net (joined or new),
     mount, UTS and IPC namespaces of its own, and the root mounted."""
-    flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC
-    if cfg.get('netns'):
-        setns(cfg['netns'], CLONE_NEWNET)
-    else:
-        flags |= CLONE_NEWNET
-    unshare(flags)
+    unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | join_or_new_netns(cfg))
     mount_root(cfg)
 
 
@@ -442,11 +448,7 @@ def setup_child(cfg, rfd, to_monitor, from_monitor, pid_w):
     PID 1 is this process's child.
     """
     try:
-        flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID
-        if cfg.get('netns'):
-            setns(cfg['netns'], CLONE_NEWNET)
-        else:
-            flags |= CLONE_NEWNET
+        flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | join_or_new_netns(cfg)
         # mount the root as the real root first; then the user namespace,
         # whose maps the monitor (still in the host's user namespace) writes
         unshare(CLONE_NEWNS)
