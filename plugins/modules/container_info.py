@@ -22,16 +22,8 @@ options:
     description: Names of the containers. Omitted - every container on the host.
     type: list
     elements: str
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-    support: full
+extends_documentation_fragment:
+  - nodocker.lab.attributes.info_module
 seealso:
   - module: nodocker.lab.container
 '''
