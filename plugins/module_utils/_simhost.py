@@ -139,6 +139,17 @@ def switch_port_name(host):
     return 'v' + hashlib.sha1(host.encode('utf-8')).hexdigest()[:12]
 
 
+def underlay_mac(lab, host):
+    """A fixed MAC for a host's eth1, derived from the lab and host names.
+
+    A re-created host keeps its MAC, so its peers' ARP entries (and the
+    switch's FDB) stay right instead of pointing at a MAC that is gone until
+    they age out, as a real machine's NIC would keep its address."""
+    digest = hashlib.sha1(('%s/%s' % (lab, host)).encode('utf-8')).digest()
+    # 0x02: locally administered, unicast.
+    return ':'.join('%02x' % b for b in bytearray(b'\x02' + digest[:5]))
+
+
 # ---------------------------------------------------------------- mounts
 
 def mountpoints():
@@ -427,7 +438,7 @@ def wire_host(lab, host, switch, address=None, mtu=1500, gateway=None, addresses
         sw.link('set', index=pidx, master=bridge, mtu=mtu, state='up')
     with IPRoute(netns=host_net, flags=0) as ipr:
         idx = ipr.link_lookup(ifname=UNDERLAY_IFNAME)[0]
-        ipr.link('set', index=idx, mtu=mtu, state='up')
+        ipr.link('set', index=idx, address=underlay_mac(lab, host), mtu=mtu, state='up')
         if address:
             ip, prefix = address.split('/')
             have = [a.get('IFA_ADDRESS') for a in ipr.get_addr(index=idx)]
