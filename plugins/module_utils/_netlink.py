@@ -21,6 +21,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
+import errno
 import os
 import socket
 import struct
@@ -284,6 +285,20 @@ def _parse_nsid(data, off, end):
     return {'nsid': nsid}
 
 
+def _messages(data):
+    """Walk the netlink messages of one datagram: (offset, length, type, seq).
+
+    A header shorter than itself means a corrupt datagram; waiting for more
+    would hang, so it is an error rather than a silent end."""
+    off = 0
+    while off + 16 <= len(data):
+        length, kind, dummy, seq = struct.unpack_from('=IHHI', data, off)
+        if length < 16 or off + length > len(data):
+            raise NetlinkError(errno.EPROTO, 'malformed netlink message at byte %d' % off)
+        yield off, length, kind, seq
+        off += (length + 3) & ~3
+
+
 class Rtnl:
     """Reads through a plain NETLINK_ROUTE socket, everything else through IPRoute.
 
@@ -350,24 +365,20 @@ class Rtnl:
         out = []
         while True:
             data = self._sock.recv(1 << 20)
-            off = 0
-            while off + 16 <= len(data):
-                length, kind, dummy, mseq = struct.unpack_from('=IHHI', data, off)
-                if length < 16:
+            for off, length, kind, mseq in _messages(data):
+                if mseq != seq:
+                    continue
+                if kind == NLMSG_ERROR:
+                    code = struct.unpack_from('=i', data, off + 16)[0]
+                    if code:
+                        raise NetlinkError(-code, os.strerror(-code))
                     return out
-                if mseq == seq:
-                    if kind == NLMSG_ERROR:
-                        code = struct.unpack_from('=i', data, off + 16)[0]
-                        if code:
-                            raise NetlinkError(-code, os.strerror(-code))
+                if kind == NLMSG_DONE:
+                    return out
+                if kind == want:
+                    out.append(parse(data, off + 16, off + length))
+                    if not flags & NLM_F_DUMP:
                         return out
-                    if kind == NLMSG_DONE:
-                        return out
-                    if kind == want:
-                        out.append(parse(data, off + 16, off + length))
-                        if not flags & NLM_F_DUMP:
-                            return out
-                off += (length + 3) & ~3
 
     def link(self, command, **kw):
         if command != 'get' or not set(kw) <= set(('ifname', 'index')):
@@ -425,17 +436,12 @@ class Rtnl:
             pending, failed = set(range(first, self._seq + 1)), None
             while pending:
                 data = self._sock.recv(1 << 20)
-                off = 0
-                while off + 16 <= len(data):
-                    length, kind, dummy, mseq = struct.unpack_from('=IHHI', data, off)
-                    if length < 16:
-                        break
+                for off, length, kind, mseq in _messages(data):
                     if kind == NLMSG_ERROR and mseq in pending:
                         pending.discard(mseq)
                         code = struct.unpack_from('=i', data, off + 16)[0]
                         if code and (failed is None or mseq < failed[0]):
                             failed = (mseq, NetlinkError(-code, os.strerror(-code)))
-                    off += (length + 3) & ~3
             if failed is not None:
                 raise BatchFailed(start + failed[0] - first, failed[1])
 

@@ -498,3 +498,22 @@ def test_raw_link_dump_equals_pyroute2_in_this_namespace():
         assert nl.get_link(r, ifname='nd-nosuchlink') is None
     finally:
         r.close()
+
+
+# ------------------------------------------------------- datagram walking
+def test_messages_walks_padded_messages():
+    data = nlmsg(nl.RTM_NEWLINK, 7, b'\1\2\3') + nlmsg(nl.NLMSG_DONE, 7, b'\0' * 4)
+    walked = list(nl._messages(data))
+    assert [(kind, seq) for off, length, kind, seq in walked] == [
+        (nl.RTM_NEWLINK, 7), (nl.NLMSG_DONE, 7)]
+    assert walked[1][0] == 20  # 16 + 3, padded to 4
+
+
+@pytest.mark.parametrize('data', [
+    struct.pack('=IHHII', 8, nl.RTM_NEWLINK, 0, 1, 0),           # shorter than a header
+    struct.pack('=IHHII', 64, nl.RTM_NEWLINK, 0, 1, 0) + b'\0',  # longer than the datagram
+])
+def test_messages_refuses_a_corrupt_datagram(data):
+    with pytest.raises(nl.NetlinkError) as err:
+        list(nl._messages(data))
+    assert err.value.code == errno.EPROTO
