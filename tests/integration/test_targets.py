@@ -19,7 +19,8 @@ from tests.lib.testinfra_simhost import simhost
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGETS = sorted(os.path.basename(os.path.dirname(os.path.dirname(p)))
                  for p in glob.glob(os.path.join(HERE, 'targets', '*', 'tasks', 'main.yml')))
-LAB = 'itest'
+# NDL_ITEST_LAB lets two sessions on one machine run targets side by side
+LAB = os.environ.get('NDL_ITEST_LAB', 'itest')
 
 
 @pytest.fixture(scope='module')
