@@ -54,9 +54,16 @@ OCI_CONFIG = 'application/vnd.oci.image.config.v1+json'
 LAYER_TAR = 'application/vnd.oci.image.layer.v1.tar'
 LAYER_GZ = 'application/vnd.oci.image.layer.v1.tar+gzip'
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which('docker-registry') and shutil.which('skopeo') and shutil.which('openssl')),
-    reason='needs the Debian packages docker-registry, skopeo and openssl')
+
+
+@pytest.fixture(autouse=True)
+def registry_tools():
+    """scripts/setup.sh installs these (scripts/apt-packages.txt): a missing one is a
+    broken setup, and a skip here would hide that the registry pull is untested."""
+    missing = [t for t in ('docker-registry', 'skopeo', 'openssl') if not shutil.which(t)]
+    if missing:
+        pytest.fail('missing %s: run ./scripts/setup.sh (Debian packages docker-registry, '
+                    'skopeo, openssl)' % ', '.join(missing))
 
 
 # --- building images with tarfile -------------------------------------------------------------

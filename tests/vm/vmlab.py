@@ -49,7 +49,21 @@ MARKER = 'ndl-vmlab'          # in every qemu's -name, with RUN_DIR in its -pidf
 SUITE = 'bookworm'
 MIRROR = os.environ.get('NDL_VM_MIRROR', 'http://deb.debian.org/debian')
 IMAGE_SIZE = '3G'
-PYROUTE2 = '0.9.7'            # the modules use the pyroute2 0.9 API; Debian 12 ships 0.7.2
+
+
+def _pinned(package):
+    """The version requirements.txt pins (one place for every Python pin)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'requirements.txt')
+    with open(path) as f:
+        for line in f:
+            name, sep, version = line.split('#')[0].strip().partition('==')
+            if sep and name.lower() == package:
+                return version.strip()
+    raise RuntimeError('requirements.txt pins no %s' % package)
+
+
+# the modules use the pyroute2 0.9 API; Debian 12 ships 0.7.2
+PYROUTE2 = _pinned('pyroute2')
 
 # Everything the guests need: they have no package mirror.
 PACKAGES = [
