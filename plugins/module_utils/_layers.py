@@ -3,14 +3,19 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Image layers: validate a layer tar completely, then extract it as Docker does.
 
-A layer is untrusted input. ``validate_layer`` reads every member before a
-single byte is written and rejects: absolute names, ``..`` components,
-symlinks whose relative target climbs out of the layer, hard links to
-anything but an earlier regular file of the same layer, entries written
-through a symlink planted by an earlier entry, device nodes, overlayfs'
-own ``trusted.overlay.*`` xattrs, a truncated or corrupt stream and a
-digest that is not the one announced. ``extract_layer`` then writes into a
-temporary directory and the caller renames it into place.
+A layer is untrusted input. ``scan_layer`` reads every member before a
+single byte is written, keeping a model of what extraction will have made
+(``new_state``), and rejects: absolute names, ``..`` components, symlinks
+whose relative target climbs out of the layer, hard links to anything but a
+regular file the layer wrote earlier (reached through real directories),
+entries written through (or below) a symlink or non-directory made by an
+earlier entry, an entry that would replace a directory of the layer by a
+non-directory, whiteouts naming ``''``, ``.`` or ``..``, device nodes,
+overlayfs' own ``trusted.overlay.*`` xattrs, a truncated or corrupt stream
+and a digest that is not the one announced. ``extract_layer`` then writes
+into a temporary directory (the caller renames it into place), and never
+follows a symlink itself: it works through directory fds opened with
+O_NOFOLLOW, in case the validator missed something.
 
 Whiteouts are converted to what overlayfs understands:
 ``DIR/.wh.NAME`` -> a 0:0 character device ``DIR/NAME``;
@@ -21,6 +26,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import hashlib
 import os
 import stat
@@ -32,6 +38,7 @@ WH_OPAQUE = '.wh..wh..opq'
 OVERLAY_XATTR_PREFIX = 'trusted.overlay.'
 GZIP_MAGIC = b'\x1f\x8b'
 ZSTD_MAGIC = b'\x28\xb5\x2f\xfd'
+NAME_MAX_BYTES = 4095
 
 
 class LayerError(Exception):
@@ -96,7 +103,12 @@ def clean_name(name):
         raise LayerError('member %r has a ".." component' % name)
     if '\0' in name:
         raise LayerError('member %r has a NUL byte' % name)
-    return '/'.join(parts)
+    clean = '/'.join(parts)
+    if len(clean.encode('utf-8', 'surrogateescape')) > NAME_MAX_BYTES:
+        # the kernel's PATH_MAX: Docker could not extract it either
+        raise LayerError('member %r has a path longer than %d bytes'
+                         % (name[:64] + '...', NAME_MAX_BYTES))
+    return clean
 
 
 def _inside(base_parts, target):
@@ -114,19 +126,101 @@ def _inside(base_parts, target):
     return True
 
 
+class _Node:
+    """What extraction will have made at one path: the validator's model of the layer."""
+
+    __slots__ = ('kind', 'children')
+
+    def __init__(self, kind):
+        self.kind = kind  # dir, file, symlink, fifo, whiteout
+        self.children = {} if kind == 'dir' else None
+
+
+def new_state():
+    """The validator's state: a tree of what extraction has made so far."""
+    return {'root': _Node('dir')}
+
+
+_KIND_NAMES = {'dir': 'directory', 'file': 'regular file', 'symlink': 'symlink',
+               'fifo': 'fifo', 'whiteout': 'whiteout'}
+
+
+def _parent_node(state, parts, member):
+    """The directory node that will hold ``parts[-1]``, creating the parents that
+    extraction creates (as directories). Refuses a path through anything that
+    is not a real directory of this layer: a symlink would take the write (or
+    a hard link, or metadata) outside the layer; below a file it would fail
+    half-way."""
+    node = state['root']
+    for i, p in enumerate(parts[:-1]):
+        child = node.children.get(p)
+        if child is None:
+            child = node.children[p] = _Node('dir')
+        elif child.kind == 'symlink':
+            raise LayerError('member %r would be written through the symlink %r planted by '
+                             'an earlier entry' % (member, '/'.join(parts[:i + 1])))
+        elif child.kind != 'dir':
+            raise LayerError('member %r would be written below %r, which is a %s of this '
+                             'layer, not a directory'
+                             % (member, '/'.join(parts[:i + 1]), _KIND_NAMES[child.kind]))
+        node = child
+    return node
+
+
+def _hardlink_target(state, m):
+    """The hard link's target must be a regular file this layer wrote earlier,
+    reached through real directories only (os.link resolves the path)."""
+    try:
+        target = clean_name(m.linkname)
+    except LayerError:
+        raise LayerError('hard link %r -> %r leads outside the layer' % (m.name, m.linkname))
+    if not target:
+        raise LayerError('hard link %r has an empty target' % m.name)
+    tparts = target.split('/')
+    node = state['root']
+    for i, p in enumerate(tparts[:-1]):
+        node = node.children.get(p)
+        if node is not None and node.kind == 'symlink':
+            raise LayerError('hard link %r -> %r would resolve through the symlink %r planted '
+                             'by an earlier entry' % (m.name, m.linkname,
+                                                      '/'.join(tparts[:i + 1])))
+        if node is None or node.kind != 'dir':
+            node = None
+            break
+    node = node.children.get(tparts[-1]) if node is not None else None
+    if node is None or node.kind != 'file':
+        raise LayerError('hard link %r -> %r does not point to an earlier regular file of '
+                         'this layer%s' % (m.name, m.linkname, '' if node is None else
+                                           ' (it is a %s)' % _KIND_NAMES[node.kind]))
+
+
+def whiteout_target(base):
+    """``NAME`` of a whiteout ``.wh.NAME`` (None for ``.wh..wh.*`` metadata), or LayerError."""
+    if base == WH_OPAQUE or base.startswith(WH_PREFIX + WH_PREFIX):
+        return None
+    target = base[len(WH_PREFIX):]
+    if target in ('', '.', '..'):
+        # .wh... would remove the directory holding it (rmtree(<dir>/..))
+        raise LayerError('whiteout %r names %r: a whiteout must name an entry of its '
+                         'directory (.wh.NAME), not the directory itself or its parent'
+                         % (base, target))
+    return target
+
+
 def validate_member(m, state):
-    """Check one member against everything seen before it; return its clean name."""
+    """Check one member against everything seen before it; return its clean name.
+
+    ``state`` (from new_state()) models what extraction will have made, so
+    what is checked is what extraction will do: later entries replace earlier
+    ones of the same name (a directory over a directory merges), a whiteout
+    removes its target and everything below it."""
     name = clean_name(m.name)
     if not name:
         if m.isdir():
             return ''
         raise LayerError('member %r has an empty path' % m.name)
     parts = name.split('/')
-    # nothing may be written through a symlink made by an earlier entry
-    for i in range(1, len(parts)):
-        if '/'.join(parts[:i]) in state['symlinks']:
-            raise LayerError('member %r would be written through the symlink %r planted '
-                             'by an earlier entry' % (m.name, '/'.join(parts[:i])))
+    parent = _parent_node(state, parts, m.name)
     if m.ischr() or m.isblk():
         raise LayerError('member %r is a device node (%s %d:%d); layers may not carry '
                          'devices' % (m.name, 'char' if m.ischr() else 'block',
@@ -136,6 +230,25 @@ def validate_member(m, state):
     for key in (m.pax_headers or {}):
         if key.startswith('SCHILY.xattr.' + OVERLAY_XATTR_PREFIX):
             raise LayerError('member %r sets the overlayfs xattr %r' % (m.name, key[13:]))
+    base = parts[-1]
+    if base.startswith(WH_PREFIX):
+        target = whiteout_target(base)
+        if target is not None:  # extraction removes it (and all below) for a 0:0 device
+            parent.children[target] = _Node('whiteout')
+        return name
+    existing = parent.children.get(base)
+    if m.isdir():
+        if existing is None or existing.kind != 'dir':
+            parent.children[base] = _Node('dir')
+        return name
+    if existing is not None and existing.kind == 'dir':
+        # extraction would remove the directory and everything below it; its
+        # metadata, applied last, and hard links into it would then follow
+        # whatever replaced it. Docker's own layers never do this.
+        raise LayerError('member %r (a %s) would replace the directory %r written earlier in '
+                         'this layer, and everything below it' % (
+                             m.name, 'symlink' if m.issym() else 'hard link' if m.islnk()
+                             else 'fifo' if m.isfifo() else 'regular file', name))
     if m.issym():
         if not m.linkname:
             raise LayerError('symlink %r has an empty target' % m.name)
@@ -143,22 +256,13 @@ def validate_member(m, state):
         # relative ones must not climb above the layer
         if not m.linkname.startswith('/') and not _inside(parts[:-1], m.linkname):
             raise LayerError('symlink %r -> %r leads outside the layer' % (m.name, m.linkname))
-        state['symlinks'].add(name)
+        parent.children[base] = _Node('symlink')
+    elif m.islnk():
+        parent.children.pop(base, None)  # extraction removes it before linking
+        _hardlink_target(state, m)
+        parent.children[base] = _Node('file')
     else:
-        state['symlinks'].discard(name)
-    if m.islnk():
-        try:
-            target = clean_name(m.linkname)
-        except LayerError:
-            raise LayerError('hard link %r -> %r leads outside the layer' % (m.name, m.linkname))
-        if target not in state['files']:
-            raise LayerError('hard link %r -> %r does not point to an earlier regular file of '
-                             'this layer' % (m.name, m.linkname))
-        state['files'].add(name)
-    elif m.isreg():
-        state['files'].add(name)
-    else:
-        state['files'].discard(name)
+        parent.children[base] = _Node('file' if m.isreg() else 'fifo')
     return name
 
 
@@ -168,7 +272,7 @@ def scan_layer(fileobj, expected_diffid=None, compressed_hasher=None):
     Writes nothing. Raises LayerError on any problem.
     """
     reader = HashingReader(fileobj, compressed_hasher)
-    state = {'symlinks': set(), 'files': set()}
+    state = new_state()
     members = []
     try:
         with tarfile.open(fileobj=reader, mode='r|') as tf:
@@ -186,97 +290,199 @@ def scan_layer(fileobj, expected_diffid=None, compressed_hasher=None):
     return diffid, members
 
 
-def _apply_meta(path, m, is_link=False):
-    os.lchown(path, m.uid, m.gid)
-    if not is_link:
-        os.chmod(path, stat.S_IMODE(m.mode))
+# Extraction works through directory file descriptors: every directory on the
+# way to an entry is opened with O_NOFOLLOW|O_DIRECTORY relative to the one
+# before it, and the entry is made and given its metadata relative to (or
+# through) a descriptor, so a symlink anywhere in the layer - planted by the
+# layer, or left by a validator bug - is never followed out of it.
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _xattrs(m):
     for key, value in (m.pax_headers or {}).items():
         if key.startswith('SCHILY.xattr.'):
-            os.setxattr(path, key[13:], value.encode('utf-8', 'surrogateescape'),
-                        follow_symlinks=False)
-    os.utime(path, (m.mtime, m.mtime), follow_symlinks=False)
+            yield key[13:], value.encode('utf-8', 'surrogateescape')
 
 
-def _make_parents(dest, rel):
-    cur = dest
-    for p in rel.split('/')[:-1]:
-        cur = os.path.join(cur, p)
+def _meta_fd(fd, m):
+    """Owner, mode, xattrs and times on the open file ``fd`` (not a path)."""
+    os.chown(fd, m.uid, m.gid)  # before chmod and xattrs: chown clears setuid bits and caps
+    os.chmod(fd, stat.S_IMODE(m.mode))
+    for key, value in _xattrs(m):
+        os.setxattr(fd, key, value)
+    os.utime(fd, (m.mtime, m.mtime))
+
+
+def _meta_symlink(dir_fd, name, m):
+    """Owner, xattrs and times of the symlink itself (it has no mode)."""
+    os.chown(name, m.uid, m.gid, dir_fd=dir_fd, follow_symlinks=False)
+    # setxattr has no dir_fd: the directory through its /proc fd link, the
+    # link itself not followed (lsetxattr)
+    path = '/proc/self/fd/%d/%s' % (dir_fd, name)
+    for key, value in _xattrs(m):
         try:
-            st = os.lstat(cur)
-        except FileNotFoundError:
-            os.mkdir(cur, 0o755)
-            continue
-        if not stat.S_ISDIR(st.st_mode):  # validated already; defence in depth
-            raise LayerError('refusing to write below non-directory %s' % cur)
+            os.setxattr(path, key, value, follow_symlinks=False)
+        except PermissionError:
+            pass  # Linux allows no user.* xattrs on symlinks; Docker ignores EPERM too
+    os.utime(name, (m.mtime, m.mtime), dir_fd=dir_fd, follow_symlinks=False)
 
 
-def _remove(path):
+def _walk(root_fd, parts, create, why):
+    """A new fd of the directory ``parts`` below ``root_fd``, every component
+    opened without following symlinks (and made, 0755, if ``create``)."""
+    fd = os.dup(root_fd)
     try:
-        st = os.lstat(path)
+        for i, p in enumerate(parts):
+            try:
+                try:
+                    nfd = os.open(p, _DIR_FLAGS, dir_fd=fd)
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    os.mkdir(p, 0o755, dir_fd=fd)
+                    nfd = os.open(p, _DIR_FLAGS, dir_fd=fd)
+            except OSError as e:
+                if e.errno in (errno.ELOOP, errno.ENOTDIR, errno.ENOENT):
+                    raise LayerError('refusing %s: %r is not a directory of this layer (%s)'
+                                     % (why, '/'.join(parts[:i + 1]), os.strerror(e.errno)))
+                raise
+            os.close(fd)
+            fd = nfd
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _lstat_at(dir_fd, name):
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
+        return None
+
+
+def _rmtree_at(dir_fd, name):
+    """Remove the directory ``name`` in ``dir_fd`` and all below it, by fds."""
+    fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    try:
+        for child in os.listdir(fd):
+            st = os.stat(child, dir_fd=fd, follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                _rmtree_at(fd, child)
+            else:
+                os.unlink(child, dir_fd=fd)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=dir_fd)
+
+
+def _remove(dir_fd, name, rel, dirs):
+    """Remove whatever is at ``name`` (a directory with everything below it)
+    and forget the directory metadata recorded for what was removed."""
+    st = _lstat_at(dir_fd, name)
+    if st is None:
         return
     if stat.S_ISDIR(st.st_mode):
-        import shutil
-        shutil.rmtree(path)
+        _rmtree_at(dir_fd, name)
+        below = rel + '/'
+        for d in [d for d in dirs if d == rel or d.startswith(below)]:
+            del dirs[d]
     else:
-        os.unlink(path)
+        os.unlink(name, dir_fd=dir_fd)
+
+
+def _extract_member(tf, m, rel, root_fd, dirs):
+    parts = rel.split('/')
+    base = parts[-1]
+    pfd = _walk(root_fd, parts[:-1], True, 'to write %r' % m.name)
+    try:
+        if base.startswith(WH_PREFIX):
+            if base == WH_OPAQUE:
+                os.setxattr(pfd, OVERLAY_XATTR_PREFIX + 'opaque', b'y')
+                return
+            target = whiteout_target(base)
+            if target is None:
+                return  # aufs metadata (.wh..wh.plnk ...): no meaning here
+            _remove(pfd, target, '/'.join(parts[:-1] + [target]), dirs)
+            os.mknod(target, stat.S_IFCHR | 0o600, os.makedev(0, 0), dir_fd=pfd)
+            return
+        if m.isdir():
+            st = _lstat_at(pfd, base)
+            if st is None or not stat.S_ISDIR(st.st_mode):
+                _remove(pfd, base, rel, dirs)
+                os.mkdir(base, 0o700, dir_fd=pfd)
+            dirs[rel] = m  # the last entry of a directory gives its metadata
+            return
+        _remove(pfd, base, rel, dirs)
+        if m.isreg():
+            fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW |
+                         os.O_CLOEXEC, 0o600, dir_fd=pfd)
+            with os.fdopen(fd, 'wb') as out:
+                src = tf.extractfile(m)
+                for chunk in iter(lambda: src.read(1 << 20), b''):
+                    out.write(chunk)
+                out.flush()
+                _meta_fd(out.fileno(), m)
+        elif m.issym():
+            os.symlink(m.linkname, base, dir_fd=pfd)
+            _meta_symlink(pfd, base, m)
+        elif m.islnk():
+            tparts = clean_name(m.linkname).split('/')
+            tfd = _walk(root_fd, tparts[:-1], False, 'to hard link %r' % m.name)
+            try:
+                st = _lstat_at(tfd, tparts[-1])
+                if st is None or not stat.S_ISREG(st.st_mode):
+                    raise LayerError('refusing to hard link %r to %r: not a regular file of '
+                                     'this layer' % (m.name, m.linkname))
+                os.link(tparts[-1], base, src_dir_fd=tfd, dst_dir_fd=pfd,
+                        follow_symlinks=False)
+            finally:
+                os.close(tfd)
+        elif m.isfifo():
+            os.mkfifo(base, 0o600, dir_fd=pfd)
+            # O_NONBLOCK: opening a fifo for reading does not wait for a writer
+            fd = os.open(base, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         dir_fd=pfd)
+            try:
+                _meta_fd(fd, m)
+            finally:
+                os.close(fd)
+        else:  # validated already; defence in depth
+            raise LayerError('member %r has an unsupported type %r' % (m.name, m.type))
+    finally:
+        os.close(pfd)
 
 
 def extract_layer(fileobj, dest, expected_diffid):
     """Extract a layer (already validated by scan_layer) into the new dir ``dest``."""
     reader = HashingReader(fileobj)
-    dirs = []
+    dirs = {}  # clean name -> the member giving a directory's metadata
+    root_fd = os.open(dest, _DIR_FLAGS)
     try:
-        with tarfile.open(fileobj=reader, mode='r|') as tf:
-            state = {'symlinks': set(), 'files': set()}
-            for m in tf:
-                rel = validate_member(m, state)
-                if not rel:
-                    continue
-                base = os.path.basename(rel)
-                _make_parents(dest, rel)
-                path = os.path.join(dest, rel)
-                if base == WH_OPAQUE:
-                    parent = os.path.dirname(path)
-                    os.setxattr(parent, OVERLAY_XATTR_PREFIX + 'opaque', b'y')
-                    continue
-                if base.startswith(WH_PREFIX):
-                    if base.startswith(WH_PREFIX + WH_PREFIX):
-                        continue  # aufs metadata (.wh..wh.plnk ...): no meaning here
-                    target = os.path.join(os.path.dirname(path), base[len(WH_PREFIX):])
-                    _remove(target)
-                    os.mknod(target, stat.S_IFCHR | 0o600, os.makedev(0, 0))
-                    continue
-                if m.isdir():
-                    if not os.path.isdir(path) or os.path.islink(path):
-                        _remove(path)
-                        os.mkdir(path, 0o700)
-                    dirs.append((path, m))
-                    continue
-                _remove(path)
-                if m.isreg():
-                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                                 0o600)
-                    with os.fdopen(fd, 'wb') as out:
-                        src = tf.extractfile(m)
-                        for chunk in iter(lambda: src.read(1 << 20), b''):
-                            out.write(chunk)
-                    _apply_meta(path, m)
-                elif m.issym():
-                    os.symlink(m.linkname, path)
-                    _apply_meta(path, m, is_link=True)
-                elif m.islnk():
-                    os.link(os.path.join(dest, clean_name(m.linkname)), path,
-                            follow_symlinks=False)
-                elif m.isfifo():
-                    os.mkfifo(path)
-                    _apply_meta(path, m)
-        reader.drain()
-    except (tarfile.TarError, EOFError) as e:
-        raise LayerError('corrupt or truncated layer tar: %s' % e)
-    # directory modes and times last: writing children would change them
-    for path, m in reversed(dirs):
-        _apply_meta(path, m)
+        try:
+            with tarfile.open(fileobj=reader, mode='r|') as tf:
+                state = new_state()
+                for m in tf:
+                    rel = validate_member(m, state)
+                    if rel:
+                        _extract_member(tf, m, rel, root_fd, dirs)
+            reader.drain()
+        except (tarfile.TarError, EOFError) as e:
+            raise LayerError('corrupt or truncated layer tar: %s' % e)
+        except RecursionError:
+            raise LayerError('the layer nests directories too deeply')
+        # directory modes and times last (writing children would change them),
+        # deepest first, each only if it is still a real directory of the layer,
+        # set through an fd opened without following symlinks
+        for rel in sorted(dirs, key=lambda d: d.count('/'), reverse=True):
+            fd = _walk(root_fd, rel.split('/'), False,
+                       'to set the metadata of directory %r' % rel)
+            try:
+                _meta_fd(fd, dirs[rel])
+            finally:
+                os.close(fd)
+    finally:
+        os.close(root_fd)
     diffid = 'sha256:' + reader.diff_hasher.hexdigest()
     if diffid != expected_diffid:
         raise LayerError('layer digest mismatch on extraction: %s != %s'

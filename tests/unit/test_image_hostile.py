@@ -4,7 +4,9 @@
 """Hostile image archives: each is rejected with a clear error, nothing written.
 
 The archives are built here with tarfile. A check that "nothing was written"
-looks at the whole store directory (and a canary next to it).
+looks at the whole store directory, and at a canary directory next to it
+(outside the store) that the hostile layers aim at by absolute path: its
+mode, owner, content, inode, link count, xattrs and ctime must not change.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,6 +18,7 @@ import hashlib
 import io
 import json
 import os
+import stat
 import sys
 import tarfile
 
@@ -28,8 +31,10 @@ from ansible_collections.nodocker.lab.plugins.module_utils import _image  # noqa
 
 # ------------------------------------------------------------------ builders
 
-def entry(name, kind='file', data=b'', target=None, mode=None, pax=None, dev=(0, 0)):
-    return dict(name=name, kind=kind, data=data, target=target, mode=mode, pax=pax, dev=dev)
+def entry(name, kind='file', data=b'', target=None, mode=None, pax=None, dev=(0, 0),
+          uid=0, gid=0):
+    return dict(name=name, kind=kind, data=data, target=target, mode=mode, pax=pax, dev=dev,
+                uid=uid, gid=gid)
 
 
 def layer_tar(entries):
@@ -38,6 +43,7 @@ def layer_tar(entries):
         for e in entries:
             ti = tarfile.TarInfo(e['name'])
             ti.mtime = 1700000000
+            ti.uid, ti.gid = e.get('uid', 0), e.get('gid', 0)
             if e['kind'] == 'file':
                 ti.size = len(e['data'])
                 ti.mode = e['mode'] or 0o644
@@ -47,6 +53,8 @@ def layer_tar(entries):
                 ti.type, ti.linkname = tarfile.SYMTYPE, e['target']
             elif e['kind'] == 'hardlink':
                 ti.type, ti.linkname = tarfile.LNKTYPE, e['target']
+            elif e['kind'] == 'fifo':
+                ti.type, ti.mode = tarfile.FIFOTYPE, e['mode'] or 0o644
             elif e['kind'] in ('chr', 'blk'):
                 ti.type = tarfile.CHRTYPE if e['kind'] == 'chr' else tarfile.BLKTYPE
                 ti.devmajor, ti.devminor = e['dev']
@@ -139,14 +147,50 @@ def run(store, src, name=None, check_mode=False, state='present'):
 GOOD = [entry('etc', 'dir'), entry('etc/hostname', data=b'ok\n')]
 
 
+def make_canary(tmp_path):
+    """Files OUTSIDE the store that hostile layers aim at (by absolute path)."""
+    canary = tmp_path / 'canary'
+    if not canary.exists():
+        (canary / 'sub').mkdir(parents=True)
+        (canary / 'secret').write_bytes(b'canary secret\n')
+        os.chmod(str(canary / 'secret'), 0o600)
+        os.chmod(str(canary / 'sub'), 0o750)
+        os.chmod(str(canary), 0o755)
+    return canary
+
+
+def snapshot(top):
+    """Everything about every path below top that a hostile layer could change
+    (ctime catches even a chmod/chown/xattr/link that restored the old value)."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(str(top)):
+        for n in [''] + dirnames + filenames:
+            path = os.path.join(dirpath, n) if n else dirpath
+            st = os.lstat(path)
+            info = (st.st_mode, st.st_uid, st.st_gid, st.st_ino, st.st_nlink, st.st_size,
+                    st.st_mtime_ns, st.st_ctime_ns,
+                    sorted(os.listxattr(path, follow_symlinks=False)))
+            if stat.S_ISREG(st.st_mode):
+                with open(path, 'rb') as f:
+                    info += (hashlib.sha256(f.read()).hexdigest(),)
+            elif stat.S_ISLNK(st.st_mode):
+                info += (os.readlink(path),)
+            out[os.path.relpath(path, str(top))] = info
+    return out
+
+
 def assert_rejected(tmp_path, layers, pattern, **kw):
     store = tmp_path / 'store'
-    canary = tmp_path / 'canary'
+    canary = make_canary(tmp_path)
     src = docker_archive(str(tmp_path / 'img.tar'), [layer_tar(x) for x in layers], **kw)
+    before = snapshot(tmp_path)
+    assert 'canary/secret' in before
     with pytest.raises(Failed, match=pattern):
         run(store, src)
     assert not store.exists(), 'a hostile archive wrote into the store'
-    assert not canary.exists()
+    assert snapshot(tmp_path) == before, 'a hostile archive changed something outside the store'
+    assert oct(stat.S_IMODE(os.lstat(str(canary)).st_mode)) == oct(0o755)
+    assert os.lstat(str(canary / 'secret')).st_nlink == 1
 
 
 # ------------------------------------------------------------------ hostile
@@ -261,3 +305,192 @@ def test_hostile_second_layer_leaves_first_unwritten(tmp_path):
 def test_fewer_diff_ids_than_layers(tmp_path):
     assert_rejected(tmp_path, [GOOD, GOOD + [entry('x')]], 'diff_ids',
                     diff_ids=[sha(layer_tar(GOOD))])
+
+
+# ------------------------------------------------------------------ escapes found in review
+# Each of these got past the old validator and changed something outside the layer.
+
+def test_dir_replaced_by_symlink_cannot_chmod_outside(tmp_path):
+    # extraction used to chmod the directory's path last, through the symlink
+    canary = make_canary(tmp_path)
+    assert_rejected(tmp_path, [[entry('a', 'dir', mode=0o4777),
+                                entry('a', 'symlink', target=str(canary))]],
+                    'would replace the directory')
+
+
+def test_deeper_dir_replaced_via_parent_symlink(tmp_path):
+    canary = make_canary(tmp_path)
+    assert_rejected(tmp_path, [[entry('a', 'dir'), entry('a/sub', 'dir', mode=0o777),
+                                entry('a', 'symlink', target=str(canary))]],
+                    'would replace the directory')
+
+
+def test_dir_replaced_by_file_is_refused(tmp_path):
+    assert_rejected(tmp_path, [[entry('a', 'dir'), entry('a/x', data=b'x'),
+                                entry('a', data=b'file')]], 'would replace the directory')
+
+
+def test_hardlink_through_replaced_dir_to_host_file(tmp_path):
+    canary = make_canary(tmp_path)
+    assert_rejected(tmp_path, [[entry('a', 'dir'), entry('a/secret', data=b'x'),
+                                entry('a', 'symlink', target=str(canary)),
+                                entry('g', 'hardlink', target='a/secret')]],
+                    'would replace the directory')
+
+
+def test_hardlink_through_whited_out_dir_to_host_file(tmp_path):
+    # the whiteout legitimately removes a/ (and a/secret); a/ then becomes a symlink
+    canary = make_canary(tmp_path)
+    assert_rejected(tmp_path, [[entry('a', 'dir'), entry('a/secret', data=b'x'),
+                                entry('.wh.a'), entry('a', 'symlink', target=str(canary)),
+                                entry('g', 'hardlink', target='a/secret')]],
+                    'through the symlink')
+
+
+def test_hardlink_to_a_directory(tmp_path):
+    assert_rejected(tmp_path, [GOOD + [entry('g', 'hardlink', target='etc')]],
+                    'earlier regular file')
+
+
+def test_hardlink_to_symlink_pointing_out(tmp_path):
+    canary = make_canary(tmp_path)
+    assert_rejected(tmp_path, [GOOD + [entry('l', 'symlink', target=str(canary / 'secret')),
+                                       entry('g', 'hardlink', target='l')]],
+                    'earlier regular file')
+
+
+def test_hardlink_to_relative_symlink_moved_up(tmp_path):
+    # a/b/l -> ../.. stays inside from a/b, a hard link to it at the root would not
+    assert_rejected(tmp_path, [[entry('a/b', 'dir'), entry('a/b/l', 'symlink', target='../..'),
+                                entry('l2', 'hardlink', target='a/b/l')]],
+                    'earlier regular file')
+
+
+def test_hardlink_to_itself(tmp_path):
+    assert_rejected(tmp_path, [GOOD + [entry('g', data=b'x'), entry('g', 'hardlink', target='g')]],
+                    'earlier regular file')
+
+
+def test_entry_below_a_file(tmp_path):
+    assert_rejected(tmp_path, [[entry('f', data=b'x'), entry('f/y', data=b'y')]],
+                    'not a directory')
+
+
+@pytest.mark.parametrize('name', ['.wh...', '.wh.', '.wh..', 'etc/.wh...', 'etc/.wh.'])
+def test_whiteout_of_dot_dot_or_nothing(tmp_path, name):
+    # .wh... once made extraction rmtree(<layer>/..)
+    assert_rejected(tmp_path, [GOOD + [entry(name)]],
+                    'a whiteout must name an entry of its directory')
+
+
+def test_whiteout_messages_are_clear(tmp_path):
+    assert_rejected(tmp_path, [GOOD + [entry('.wh...')]], r"whiteout '\.wh\.\.\.' .*'\.\.'")
+
+
+# ------------------------------------------------------------------ accepted, but harmless
+# Docker semantics that look like the escapes above: imported, nothing outside touched.
+
+def _import_ok(tmp_path, entries):
+    canary = make_canary(tmp_path)
+    src = docker_archive(str(tmp_path / 'img.tar'), [layer_tar(entries)])
+    before = snapshot(canary)
+    r = run(tmp_path / 'store', src)
+    assert snapshot(canary) == before, 'an import changed something outside the store'
+    return r['layers'][0]
+
+
+def test_symlink_replaced_by_dir(tmp_path):
+    canary = make_canary(tmp_path)
+    layer = _import_ok(tmp_path, [entry('a', 'symlink', target=str(canary)),
+                                  entry('a', 'dir', mode=0o777), entry('a/x', data=b'x')])
+    st = os.lstat(os.path.join(layer, 'a'))
+    assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o777
+    assert not (canary / 'x').exists()
+
+
+def test_file_replaced_by_dir_and_repeated_entries(tmp_path):
+    layer = _import_ok(tmp_path, [entry('a', data=b'file'), entry('a', 'dir', mode=0o700),
+                                  entry('a/x', data=b'one'), entry('a/x', data=b'two'),
+                                  entry('a', 'dir', mode=0o751), entry('l', 'symlink', target='a'),
+                                  entry('l', 'symlink', target='a/x')])
+    assert stat.S_IMODE(os.lstat(os.path.join(layer, 'a')).st_mode) == 0o751
+    with open(os.path.join(layer, 'a/x'), 'rb') as f:
+        assert f.read() == b'two'
+    assert os.readlink(os.path.join(layer, 'l')) == 'a/x'
+
+
+def test_whiteout_then_symlink_then_dir_meta_not_applied_outside(tmp_path):
+    canary = make_canary(tmp_path)
+    layer = _import_ok(tmp_path, [entry('a', 'dir', mode=0o777), entry('.wh.a'),
+                                  entry('a', 'symlink', target=str(canary))])
+    assert os.readlink(os.path.join(layer, 'a')) == str(canary)
+
+
+def test_xattr_and_owner_on_symlink_stay_on_the_link(tmp_path):
+    canary = make_canary(tmp_path)
+    layer = _import_ok(tmp_path, [entry('l', 'symlink', target=str(canary / 'secret'),
+                                        pax={'SCHILY.xattr.trusted.ndl': 'x'}, uid=1234, gid=4321)])
+    link = os.path.join(layer, 'l')
+    assert os.getxattr(link, 'trusted.ndl', follow_symlinks=False) == b'x'
+    st = os.lstat(link)
+    assert (st.st_uid, st.st_gid) == (1234, 4321)
+
+
+# ------------------------------------------------------------------ extraction on its own
+# Defence in depth: even if the validator let these through, extract_layer must not
+# follow a symlink out of the layer.
+
+@pytest.fixture
+def lax_validator(monkeypatch):
+    from ansible_collections.nodocker.lab.plugins.module_utils import _layers
+
+    def lax(m, state):  # the names are clean, nothing else is checked
+        return _layers.clean_name(m.name)
+    monkeypatch.setattr(_layers, 'validate_member', lax)
+    return _layers
+
+
+@pytest.mark.parametrize('hostile', ['chmod', 'hardlink', 'dotdot', 'below_symlink'])
+def test_extract_layer_alone_does_not_escape(tmp_path, lax_validator, hostile):
+    canary = make_canary(tmp_path)
+    entries = {
+        'chmod': [entry('a', 'dir', mode=0o4777), entry('a/sub', 'dir', mode=0o777),
+                  entry('a', 'symlink', target=str(canary))],
+        'hardlink': [entry('a', 'dir'), entry('a/secret', data=b'x'),
+                     entry('a', 'symlink', target=str(canary)),
+                     entry('g', 'hardlink', target='a/secret')],
+        'dotdot': [entry('etc', 'dir'), entry('etc/.wh...')],
+        'below_symlink': [entry('a', 'symlink', target=str(canary)),
+                          entry('a/sub/x', data=b'pwned')],
+    }[hostile]
+    lt = layer_tar(entries)
+    dest = tmp_path / 'layer'
+    dest.mkdir()
+    before = snapshot(canary)
+    try:
+        lax_validator.extract_layer(io.BytesIO(lt), str(dest), sha(lt))
+    except lax_validator.LayerError:
+        assert hostile != 'chmod'  # that one is harmless once nothing follows the link
+    else:
+        assert hostile == 'chmod'
+        assert os.readlink(str(dest / 'a')) == str(canary)
+    assert snapshot(canary) == before
+
+
+def test_directory_metadata_is_not_set_through_a_symlink(tmp_path, lax_validator, monkeypatch):
+    # even if the extractor's own bookkeeping kept a directory that a symlink
+    # replaced, its metadata is set only on a real directory of the layer
+    canary = make_canary(tmp_path)
+
+    def remove_but_remember(dir_fd, name, rel, dirs):
+        return real_remove(dir_fd, name, rel, {})
+    real_remove = lax_validator._remove
+    monkeypatch.setattr(lax_validator, '_remove', remove_but_remember)
+    lt = layer_tar([entry('a', 'dir', mode=0o4777), entry('a/sub', 'dir', mode=0o777),
+                    entry('a', 'symlink', target=str(canary))])
+    dest = tmp_path / 'layer'
+    dest.mkdir()
+    before = snapshot(canary)
+    with pytest.raises(lax_validator.LayerError, match='not a directory of this layer'):
+        lax_validator.extract_layer(io.BytesIO(lt), str(dest), sha(lt))
+    assert snapshot(canary) == before
