@@ -140,11 +140,36 @@ def _json(data, what):
         raise ImageError('%s is not valid JSON: %s' % (what, e))
 
 
+def normalized_name(name):
+    """Docker's full spelling of an image name: ``nginx`` and ``nginx:latest`` are
+    ``docker.io/library/nginx:latest``, ``me/app:1`` is ``docker.io/me/app:1``; a
+    first component with a dot, a colon or ``localhost`` is a registry and is kept.
+    skopeo and newer ``docker save`` write the full spelling into archives, users
+    type the short one."""
+    if '@' in name:
+        repo, sep, rest = name.partition('@')
+    else:
+        slash, colon = name.rfind('/'), name.rfind(':')
+        if colon > slash:
+            repo, sep, rest = name[:colon], ':', name[colon + 1:]
+        else:
+            repo, sep, rest = name, ':', 'latest'
+    first, slash, more = repo.partition('/')
+    if not slash:
+        repo = 'docker.io/library/' + repo
+    elif not ('.' in first or ':' in first or first == 'localhost'):
+        repo = 'docker.io/' + repo
+    elif first == 'index.docker.io':
+        repo = 'docker.io/' + more
+    return repo + sep + rest
+
+
 def _pick(candidates, name):
     """candidates: [(names, value)]. One image by name, or the only one."""
     if name:
+        want = normalized_name(name)
         for names, value in candidates:
-            if name in names or (':' not in name and name + ':latest' in names):
+            if name in names or want in set(normalized_name(n) for n in names):
                 return value
         raise ImageError('image %r is not in the archive (it has: %s)'
                          % (name, ', '.join(sorted(n for ns, _v in candidates for n in ns))
@@ -278,6 +303,7 @@ def scan_layers(path, image, skip):
 class Store:
     def __init__(self, root):
         self.root = root
+        self.created = []  # directories ensure_dirs made in this run
 
     def layer_dir(self, diffid):
         return os.path.join(self.root, 'layers', 'sha256', _hex(diffid))
@@ -315,7 +341,30 @@ class Store:
 
     def ensure_dirs(self):
         for sub in self.SUBDIRS:
-            os.makedirs(os.path.join(self.root, sub), exist_ok=True)
+            path = os.path.join(self.root, sub)
+            todo = []
+            while not os.path.isdir(path):
+                todo.append(path)
+                path = os.path.dirname(path)
+            for d in reversed(todo):
+                try:
+                    os.mkdir(d)
+                except FileExistsError:
+                    if not os.path.isdir(d):
+                        raise
+                    continue
+                # remembered, so that a failed run can take back what it made
+                self.created.append(d)
+
+    def remove_created_dirs(self):
+        """After a failure: remove the directories this run made, if still empty
+        (a failed pull or import leaves no empty store behind)."""
+        for d in reversed(self.created):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+        self.created = []
 
     def add_layer(self, archive_path, member, diffid):
         tmp = tempfile.mkdtemp(prefix='layer-', dir=os.path.join(self.root, 'tmp'))
@@ -539,4 +588,8 @@ def run_image(module):
                                              if member == 'config' else member)),
                        scanned)
     except (ImageError, LayerError, RegistryError, OSError) as e:
+        store.remove_created_dirs()
         module.fail_json(msg='image: %s' % e, commands=plan.commands)
+    except BaseException:
+        store.remove_created_dirs()
+        raise

@@ -61,6 +61,46 @@ def test_layers_shared_between_images(tmp_path):
     assert not run(store, b, 'b:1', state='absent')['changed']
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason='setting owners needs root')
+def test_owners_modes_and_times_survive_extraction(tmp_path):
+    entries = [entry('home', 'dir', mode=0o755), entry('home/u', 'dir', mode=0o2750, uid=1000,
+                                                       gid=1001),
+               entry('home/u/suid', data=b'x', mode=0o4755, uid=1000, gid=1001),
+               entry('home/u/l', 'symlink', target='suid', uid=1002, gid=1003),
+               entry('home/u/p', 'fifo', mode=0o620, uid=1004, gid=1005),
+               entry('home/u/h', 'hardlink', target='home/u/suid')]
+    src = docker_archive(str(tmp_path / 'img.tar'), [layer_tar(entries)])
+    layer = run(tmp_path / 'store', src)['layers'][0]
+
+    def owner_mode(rel):
+        st = os.lstat(os.path.join(layer, rel))
+        return st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)
+    assert owner_mode('home') == (0, 0, 0o755)
+    assert owner_mode('home/u') == (1000, 1001, 0o2750)
+    assert owner_mode('home/u/suid') == (1000, 1001, 0o4755)  # chown did not clear setuid
+    assert owner_mode('home/u/l')[:2] == (1002, 1003)
+    assert owner_mode('home/u/p') == (1004, 1005, 0o620)
+    assert os.lstat(os.path.join(layer, 'home/u/h')).st_ino == \
+        os.lstat(os.path.join(layer, 'home/u/suid')).st_ino
+    for rel in ('home', 'home/u', 'home/u/suid', 'home/u/l', 'home/u/p'):
+        assert os.lstat(os.path.join(layer, rel)).st_mtime == 1700000000, rel
+
+
+def test_failed_import_leaves_no_empty_store(tmp_path, monkeypatch):
+    from tests.unit.test_image_hostile import Failed
+    from ansible_collections.nodocker.lab.plugins.module_utils import _image, _layers
+
+    def broken(fileobj, dest, diffid):
+        with open(os.path.join(dest, 'partial'), 'w'):
+            pass
+        raise _layers.LayerError('disk on fire')
+    monkeypatch.setattr(_image, 'extract_layer', broken)
+    src = docker_archive(str(tmp_path / 'img.tar'), [layer_tar(BASE)])
+    with pytest.raises(Failed, match='disk on fire'):
+        run(tmp_path / 'store' / 'deeper', src)
+    assert not (tmp_path / 'store').exists()
+
+
 def test_unknown_name(tmp_path):
     from tests.unit.test_image_hostile import Failed
     src = docker_archive(str(tmp_path / 'a.tar'), [layer_tar(BASE)], tag='a:1')
@@ -223,3 +263,46 @@ def test_unknown_manifest_reports_the_registry_error():
     c.opener = fake
     with pytest.raises(rc.RegistryError, match='HTTP 404.*MANIFEST_UNKNOWN'):
         c.resolve()
+
+
+def test_failed_pull_leaves_no_empty_store(tmp_path, monkeypatch):
+    from tests.unit.test_image_hostile import Failed, FakeModule, sha
+    from ansible_collections.nodocker.lab.plugins.module_utils import _image
+    layer = layer_tar(BASE)
+    config = json.dumps({'rootfs': {'type': 'layers', 'diff_ids': [sha(layer)]}}).encode()
+    manifest = json.dumps({'schemaVersion': 2, 'mediaType': rc.OCI_MANIFEST,
+                           'config': {'digest': _digest(config)},
+                           'layers': [{'digest': _digest(layer),
+                                       'mediaType': rc.OCI_MANIFEST[:-len('manifest.v1+json')] +
+                                       'layer.v1.tar'}]}).encode()
+    fake = FakeRegistry({_digest(config): config, _digest(layer): b'not the layer'},
+                        {'1': (rc.OCI_MANIFEST, manifest)})
+
+    def client(ref, **kw):
+        c = rc.RegistryClient(ref, **kw)
+        c.opener = fake
+        return c
+    monkeypatch.setattr(_image, 'RegistryClient', client)
+    store = tmp_path / 'store'
+    module = FakeModule(store=str(store), pull='reg.example/ndl/demo:1', registry_username=None,
+                        registry_password=None, validate_certs=True, timeout=5)
+    with pytest.raises(Failed, match='digest mismatch'):
+        _image.run_image(module)
+    assert any('/blobs/' in u for u, _a in fake.requests)  # it got as far as downloading
+    assert not store.exists()
+
+
+@pytest.mark.parametrize('short,full', [
+    ('nginx', 'docker.io/library/nginx:latest'),
+    ('nginx:1.25', 'docker.io/library/nginx:1.25'),
+    ('me/app:1', 'docker.io/me/app:1'),
+    ('docker.io/library/nginx:1.25', 'docker.io/library/nginx:1.25'),
+    ('index.docker.io/library/nginx', 'docker.io/library/nginx:latest'),
+    ('localhost/app', 'localhost/app:latest'),
+    ('registry.local:5000/app', 'registry.local:5000/app:latest'),
+    ('registry.local:5000/team/app:2', 'registry.local:5000/team/app:2'),
+    ('nginx@sha256:' + 'a' * 64, 'docker.io/library/nginx@sha256:' + 'a' * 64),
+])
+def test_image_names_match_as_docker_spells_them(short, full):
+    from ansible_collections.nodocker.lab.plugins.module_utils._image import normalized_name
+    assert normalized_name(short) == full
