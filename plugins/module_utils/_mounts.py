@@ -8,9 +8,17 @@
 * Mounting uses the new mount API (``fsopen``/``fsconfig``/``fsmount``/
   ``move_mount``, Linux >= 5.2) with one ``lowerdir+`` per layer (Linux >=
   6.8): no option string, so no page-size limit on the number of layers.
-  On older kernels it falls back to ``mount(2)`` with the layers as paths
-  relative to their common parent (the trick Docker's ``l/`` short links
-  serve), run from a child process that ``chdir``s there.
+* Older kernels refuse ``lowerdir+`` at different steps: 6.5-6.7 at its
+  ``fsconfig``; before 6.5 overlayfs has no fs_context of its own, the VFS's
+  legacy one queues any key into an option string and overlayfs refuses it
+  only at ``FSCONFIG_CMD_CREATE``. So any failure of the new API is followed
+  by a probe for ``lowerdir+`` (``has_lowerdir_plus``), and without it the
+  mount falls back to ``mount(2)`` with one option string (at most a page):
+  absolute layer paths when they fit (the mount table then shows them as
+  they are), else paths relative to the layers' common parent (the trick
+  Docker's ``l/`` short links serve), from a child process that ``chdir``s
+  there. The mount table shows relative paths as given, so the comparison
+  with the wanted layers resolves them against that same parent.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,7 +27,6 @@ __metaclass__ = type
 
 import ctypes
 import ctypes.util
-import errno
 import os
 
 from ansible_collections.nodocker.lab.plugins.module_utils._plan import Plan, quote
@@ -27,6 +34,7 @@ from ansible_collections.nodocker.lab.plugins.module_utils._plan import Plan, qu
 # syscall numbers are the same on every architecture for these (added in 5.2)
 SYS_OPEN_TREE, SYS_MOVE_MOUNT, SYS_FSOPEN, SYS_FSCONFIG, SYS_FSMOUNT = 428, 429, 430, 431, 432
 FSOPEN_CLOEXEC = 0x1
+FSCONFIG_SET_FLAG = 0
 FSCONFIG_SET_STRING = 1
 FSCONFIG_CMD_CREATE = 6
 FSMOUNT_CLOEXEC = 0x1
@@ -154,11 +162,46 @@ def overlay_at(mounts, path):
             'upper': opts.get('upperdir'), 'work': opts.get('workdir')}
 
 
-def mount_command(path, lower, upper, work):
+def layer_base(lower, upper, work):
+    """The deepest directory holding every layer (the legacy mount's cwd)."""
+    return os.path.commonpath(list(lower) + ([upper, work] if upper else []))
+
+
+def _option_string(lower, upper, work):
     opts = 'lowerdir=' + ':'.join(lower)
     if upper:
         opts += ',upperdir=%s,workdir=%s' % (upper, work)
-    return quote(('mount', '-t', 'overlay', 'overlay', '-o', opts, path))
+    return opts
+
+
+def legacy_options(lower, upper, work):
+    """(cwd, option string) for mount(2): absolute paths when they fit in a page
+    (cwd None), else paths relative to the layers' common parent; (None, None)
+    when even those do not fit. mount(2) copies one page, NUL included."""
+    opts = _option_string(lower, upper, work)
+    if len(opts) < PAGE_SIZE:
+        return None, opts
+    base = layer_base(lower, upper, work)
+    rel = _option_string([os.path.relpath(x, base) for x in lower],
+                         os.path.relpath(upper, base) if upper else None,
+                         os.path.relpath(work, base) if upper else None)
+    if len(rel) < PAGE_SIZE:
+        return base, rel
+    return None, None
+
+
+def mount_command(path, lower, upper, work):
+    """A shell equivalent of the mount: the option string mount(2) gets (run
+    from the layers' parent when it needs relative paths); with too many
+    layers even for that, one lowerdir+ per layer (Linux >= 6.8, util-linux
+    >= 2.39, whose mount(8) then uses fsconfig like this module)."""
+    base, opts = legacy_options(lower, upper, work)
+    if opts is None:
+        opts = ','.join('lowerdir+=' + x for x in lower)
+        if upper:
+            opts += ',upperdir=%s,workdir=%s' % (upper, work)
+    cmd = quote(('mount', '-t', 'overlay', 'overlay', '-o', opts, path))
+    return quote(('cd', base)) + ' && ' + cmd if base else cmd
 
 
 def _check(ret, what):
@@ -181,7 +224,8 @@ def _fs_log(fd):
 
 
 def mount_overlay_fsconfig(path, lower, upper, work):
-    """New mount API, one fsconfig call per layer. Raises OSError(EINVAL) if too old."""
+    """New mount API, one fsconfig call per layer. Raises OSError or MountError;
+    on kernels without lowerdir+ it always fails (see the module docstring)."""
     c = libc()
     fd = _check(c.syscall(SYS_FSOPEN, b'overlay', FSOPEN_CLOEXEC), 'fsopen(overlay)')
     try:
@@ -212,18 +256,39 @@ def mount_overlay_fsconfig(path, lower, upper, work):
         os.close(fd)
 
 
+def has_lowerdir_plus():
+    """Does this kernel's overlayfs take lowerdir+ (Linux >= 6.8)? Asked of a
+    throw-away fs context, nothing is mounted. Before 6.5 the VFS's legacy
+    context accepts any key (overlayfs sees them only at CMD_CREATE), so an
+    unknown key being accepted means no; 6.5-6.7 refuse lowerdir+ itself;
+    no fsopen at all (Linux < 5.2, or a seccomp filter) means no too."""
+    c = libc()
+    fd = c.syscall(SYS_FSOPEN, b'overlay', FSOPEN_CLOEXEC)
+    if fd < 0:
+        return False
+    try:
+        if c.syscall(SYS_FSCONFIG, fd, FSCONFIG_SET_FLAG, b'nodocker-lab-probe', None, 0) == 0:
+            return False
+        return c.syscall(SYS_FSCONFIG, fd, FSCONFIG_SET_STRING, b'lowerdir+', b'/', 0) == 0
+    finally:
+        os.close(fd)
+
+
 def mount_overlay_legacy(path, lower, upper, work):
-    """mount(2) with layer paths relative to their common parent, from a child."""
-    base = os.path.commonpath(lower + ([upper, work] if upper else []))
-    rel = [os.path.relpath(x, base) for x in lower]
-    opts = 'lowerdir=' + ':'.join(rel)
-    if upper:
-        opts += ',upperdir=%s,workdir=%s' % (
-            os.path.relpath(upper, base), os.path.relpath(work, base))
-    if len(opts) >= PAGE_SIZE:
-        raise MountError('%d layers make a %d-byte option string even as relative paths; '
-                         'the limit is one page (%d) and this kernel has no lowerdir+ '
-                         '(Linux >= 6.8)' % (len(lower), len(opts), PAGE_SIZE))
+    """mount(2) with one option string: absolute paths, or relative ones from a
+    child that chdirs to the layers' parent when only those fit in a page."""
+    base, opts = legacy_options(lower, upper, work)
+    if opts is None:
+        raise MountError('%d layers make an option string longer than a page (%d bytes) '
+                         'even as paths relative to %s, and this kernel has no lowerdir+ '
+                         '(Linux >= 6.8) to give them one by one'
+                         % (len(lower), PAGE_SIZE, layer_base(lower, upper, work)))
+    if base is None:
+        if libc().mount(b'overlay', path.encode(), b'overlay', 0, opts.encode()) != 0:
+            code = ctypes.get_errno()
+            raise MountError('mount -t overlay at %s failed: %s' % (path, os.strerror(code)))
+        return
+    # relative paths resolve against the cwd: a child changes it, not the module
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
         try:
@@ -233,24 +298,48 @@ def mount_overlay_legacy(path, lower, upper, work):
         except BaseException:
             os._exit(255)
     _pid, status = os.waitpid(pid, 0)
-    code = os.WEXITSTATUS(status)
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 255
     if code:
-        raise MountError('mount -t overlay at %s failed: %s' % (path, os.strerror(code)))
+        raise MountError('mount -t overlay at %s (from %s) failed: %s'
+                         % (path, base, os.strerror(code) if code != 255 else 'child died'))
 
 
 def mount_overlay(path, lower, upper, work):
     try:
         mount_overlay_fsconfig(path, lower, upper, work)
-    except OSError as e:
-        if e.errno not in (errno.ENOSYS, errno.EINVAL) or 'lowerdir+' not in str(e):
-            raise MountError(str(e))
+        return
+    except (OSError, MountError) as e:
+        first = e
+    # A kernel with lowerdir+ refused these layers for a real reason: report it.
+    if has_lowerdir_plus():
+        raise MountError(str(first))
+    try:
         mount_overlay_legacy(path, lower, upper, work)
+    except MountError as e:
+        raise MountError('%s (this kernel has no lowerdir+, Linux >= 6.8, so the layers went '
+                         'to mount(2) as one option string; dmesg has overlayfs\'s reason)' % e)
 
 
 def umount(path):
     if libc().umount2(path.encode(), 0) != 0:
         err = ctypes.get_errno()
         raise MountError('umount %s: %s' % (path, os.strerror(err)))
+
+
+def same_overlay(current, wanted):
+    """Is the mount found (``overlay_at``) the wanted one? A legacy mount made
+    with relative paths (too many layers for absolute ones, mount_overlay_legacy)
+    shows them relative in the mount table: they were resolved from the wanted
+    layers' common parent, so they are resolved against it here too."""
+    if current['fstype'] != 'overlay':
+        return False
+    base = layer_base(wanted['lower'], wanted['upper'], wanted['work'])
+
+    def resolve(p):
+        return os.path.normpath(os.path.join(base, p)) if p else p
+    return [resolve(x) for x in current['lower']] == wanted['lower'] and \
+        resolve(current['upper']) == wanted['upper'] and \
+        resolve(current['work']) == wanted['work']
 
 
 def _abs(p, what):
@@ -297,9 +386,7 @@ def run_overlay(module):
                   'upper': os.path.realpath(upper) if upper else None,
                   'work': os.path.realpath(work) if work else None}
         if current is not None:
-            same = current['fstype'] == 'overlay' and \
-                [os.path.normpath(x) for x in current['lower']] == wanted['lower'] and \
-                current['upper'] == wanted['upper'] and current['work'] == wanted['work']
+            same = same_overlay(current, wanted)
             if same:
                 return dict(changed=False, path=path, mounted=True, commands=[],
                             diff=dict(before=before, after=before))

@@ -169,3 +169,12 @@ def test_ch07_dynamic_overlay_across_vms(lab):
     finally:
         lab.playbook(pb, '-i', CHAPTER_VARS, *reg, '-e', 'ch07_state=absent', check=False)
         lab.ssh(1, 'systemctl stop ndl-etcd; rm -rf /var/tmp/ndl-etcd', check=False)
+
+
+def test_overlay_legacy_mount_on_6_1(lab):
+    """nodocker.lab.overlay on Linux 6.1 (no lowerdir+): the mount(2) fallback with
+    absolute paths, with relative ones past a page, four-step idempotence for both."""
+    lab.playbook(os.path.join(HERE, 'playbooks', 'overlay_legacy.yml'))
+    left = lab.ssh(1, 'grep " overlay " /proc/self/mountinfo | grep ndl-ovl; ls /var/tmp',
+                   check=False).stdout
+    assert 'ndl-ovl' not in left, left
