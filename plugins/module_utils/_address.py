@@ -64,6 +64,36 @@ def del_address(ipr, index, iface):
             raise
 
 
+def restore_addresses(ipr, index, have):
+    """Put the link back to ``have`` after a refused change (best effort, in order).
+
+    Reads the kernel instead of trusting a list of what was done: the refused
+    request added nothing, and deleting a primary address may have taken its
+    secondaries with it. ``have`` is in the kernel's order (primaries first),
+    so re-adding it in that order gives the same primaries back.
+    """
+    try:
+        now = current_addresses(ipr, index)
+    except NetlinkError:
+        return
+    for a in now:
+        if a not in have:
+            try:
+                del_address(ipr, index, a)
+            except NetlinkError:
+                pass
+    try:
+        now = current_addresses(ipr, index)
+    except NetlinkError:
+        return
+    for a in have:
+        if a not in now:
+            try:
+                add_address(ipr, index, a)
+            except NetlinkError:
+                pass
+
+
 def run_address(module):
     require_pyroute2(module)
     try:
@@ -71,7 +101,6 @@ def run_address(module):
     except ValueError as e:
         module.fail_json(msg=str(e))
     plan = Plan(module.check_mode)
-    added = []  # undone if a later address fails: nothing half-made
     try:
         require_namespaces(v['netns'])
         with netlink(v['netns'], reader=True) as ipr:
@@ -104,13 +133,10 @@ def run_address(module):
                 for a in to_add:
                     plan.do(ip_cmd(v['netns'], 'addr', 'add', str(a), 'dev', v['dev']),
                             add_address, ipr, index, a)
-                    added.append(a)
             except NetlinkError:
-                for a in added[:-1]:
-                    try:
-                        del_address(ipr, index, a)
-                    except NetlinkError:
-                        pass
+                # nothing half-made: the link gets back the addresses it had
+                # (also those exclusive removed) and loses the ones this task added
+                restore_addresses(ipr, index, have)
                 raise
             after = [a for a in have if a not in to_del] + to_add
             if plan.changed and not module.check_mode:
@@ -118,8 +144,9 @@ def run_address(module):
     except NamespaceMissing as e:
         module.fail_json(msg=str(e))
     except (NetlinkError, OSError) as e:
-        module.fail_json(msg='address on %s: %s' % (v['dev'], error_text(e)),
-                         commands=plan.commands)
+        module.fail_json(msg='address on %s: %s (the link was put back as it was; '
+                             'commands lists what was attempted, the last one failed)'
+                         % (v['dev'], error_text(e)), commands=plan.commands)
     before = dict(dev=v['dev'], netns=v['netns'], addresses=[str(a) for a in have])
     after = dict(dev=v['dev'], netns=v['netns'], addresses=[str(a) for a in after])
     return dict(changed=plan.changed, commands=plan.commands, before=before, after=after,

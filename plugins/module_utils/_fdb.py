@@ -40,15 +40,19 @@ NUD_PERMANENT = 0x80
 NUD_NOARP = 0x40
 ZERO_MAC = '00:00:00:00:00:00'
 STATES = ('merged', 'deleted', 'overridden')
+# the usual Ansible spelling, for those who ask for present/absent
+# (overridden is the exclusive mode: exactly the listed entries)
+ALIASES = {'present': 'merged', 'absent': 'deleted'}
 
 
 def validate(params):
     """Check the task's input; return (dev, netns, state, entries). Raises ValueError."""
     dev = check_ifname(params['dev'], 'dev')
     netns = check_netns_name(params['netns'], 'netns') if params.get('netns') else None
-    state = params['state']
+    state = ALIASES.get(params['state'], params['state'])
     if state not in STATES:
-        raise ValueError('state %r: use one of %s' % (state, ', '.join(STATES)))
+        raise ValueError('state %r: use one of %s' % (
+            params['state'], ', '.join(STATES + tuple(sorted(ALIASES)))))
     entries = []
     for i, e in enumerate(params.get('entries') or []):
         what = 'entries[%d]' % i

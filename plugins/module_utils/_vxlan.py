@@ -15,10 +15,19 @@ same way (the link namespace stays the creating one). The underlay is checked
 through ``IFLA_LINK_NETNSID`` + ``IFLA_VXLAN_LINK``: interface indexes collide
 across namespaces, so an index alone proves nothing.
 
-Drift: attributes the kernel can change in place (local, remote/group,
-learning, MTU, master, up) are corrected; the others (VNI, port, proxy,
-l2miss, l3miss, underlay device or namespace) make the module delete and
-recreate the device. Both are reported in ``commands`` and ``diff``.
+Drift: attributes the kernel can change in place (local, unicast remote,
+learning, MTU, master, up) are corrected; the others make the module delete
+and recreate the device. ``vxlan_changelink`` refuses a new VNI, dstport,
+proxy, l2miss or l3miss with EOPNOTSUPP ("Cannot change ..."), and a local
+or remote of the other address family; a new multicast group is accepted,
+but kernels before 6.11 keep the old group's membership on an up device, and
+the underlay device/namespace is fixed at creation here: those recreate too.
+Both are reported in ``commands`` and ``diff``.
+
+``local``, ``remote`` and ``group`` left out of the task mean "don't care":
+the device keeps what it has (the kernel has no way to *unset* them in place,
+and a definition that only names ``dev`` must not fight one made with a
+``local``).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -37,10 +46,14 @@ VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
 IANA_VXLAN_PORT = 4789
 NO_NSID = 4294967295  # RTM_GETNSID answer for "no id" / "same namespace"
 
-# attributes the kernel changes in place (vxlan_changelink); everything else
-# it refuses with EOPNOTSUPP, so the device is recreated instead
-CHANGEABLE = ('local', 'remote', 'group', 'learning')
+# attributes vxlan_changelink changes in place (same address family only);
+# everything else it refuses with EOPNOTSUPP, so the device is recreated
+CHANGEABLE = ('local', 'remote', 'learning')
+# omitted in the task = keep what the device has
+OPTIONAL = ('local', 'remote', 'group')
 FLAGS = ('learning', 'proxy', 'l2miss', 'l3miss')
+DEFINITION = ('vni', 'port', 'proxy', 'l2miss', 'l3miss', 'learning', 'local', 'remote',
+              'group')
 
 
 def validate(params):
@@ -119,13 +132,36 @@ def vxlan_facts(msg, dev_name=None, underlay_netns_ok=None):
     }
 
 
+def ip_family(address):
+    return 6 if address and ':' in address else 4
+
+
+def device_family(have):
+    """The family the kernel fixed for the device's local and remote (IPv4 unless set)."""
+    for key in OPTIONAL:
+        if have.get(key):
+            return ip_family(have[key])
+    return 4
+
+
 def diff_definition(want, have):
-    """(keys to change in place, keys that force a recreate) between want and have."""
+    """(keys to change in place, keys that force a recreate) between want and have.
+
+    An omitted ``local``/``remote``/``group`` (None in ``want``) is not compared.
+    """
     in_place, recreate = [], []
-    for key in ('vni', 'port', 'proxy', 'l2miss', 'l3miss', 'learning', 'local',
-                'remote', 'group'):
-        if want[key] != have[key]:
-            (in_place if key in CHANGEABLE else recreate).append(key)
+    family = device_family(have)
+    for key in DEFINITION:
+        if key in OPTIONAL and want[key] is None:
+            continue  # don't care: keep the device's
+        if want[key] == have[key]:
+            continue
+        changeable = key in CHANGEABLE
+        if key in OPTIONAL and ip_family(want[key]) != family:
+            changeable = False  # "New ... address family does not match old"
+        if key == 'remote' and have.get('group'):
+            changeable = False  # leaving a multicast group: see the module docstring
+        (in_place if changeable else recreate).append(key)
     if have.get('underlay_netns_ok') is False:
         recreate.append('create_netns')
     if want['dev'] and want['dev'] != have['dev']:
@@ -147,6 +183,17 @@ def create_command_args(want):
     args += ['dstport', str(want['port'])]
     for f in FLAGS:
         args.append(f if want[f] else 'no' + f)
+    return args
+
+
+def change_command_args(want, keys):
+    """`ip link set ... type vxlan` arguments for what changes in place, and only that."""
+    args = []
+    for key in keys:
+        if key in FLAGS:
+            args.append(key if want[key] else 'no' + key)
+        else:
+            args += [key, want[key]]
     return args
 
 
@@ -263,7 +310,7 @@ def apply(want, check_mode):
                 msg = None
             elif in_place:
                 plan.do(ip_cmd(netns, *(['link', 'set', name, 'type', 'vxlan']
-                                        + create_command_args(want)[7:])),
+                                        + change_command_args(want, in_place))),
                         ipr.link, 'set', index=msg['index'], kind='vxlan',
                         **netlink_kwargs(want, in_place))
         created = msg is None
@@ -290,6 +337,10 @@ def apply(want, check_mode):
             after = dict(before or {}, **{k: want[k] for k in (
                 'name', 'vni', 'port', 'local', 'remote', 'group', 'dev', 'master', 'up')
                 + FLAGS})
+            if not created:
+                for key in OPTIONAL + ('dev', 'master'):
+                    if want[key] is None:
+                        after[key] = before[key]  # omitted: kept as it is
             after['mtu'] = mtu if mtu is not None else (before or {}).get('mtu')
             after['underlay_netns_ok'] = True
         else:

@@ -18,8 +18,9 @@ description:
   - With O(exclusive=true) the list is the whole truth for its address families; other
     addresses of those families on the link are removed (the C(overridden) state of
     Ansible resource modules).
-  - Every address is validated before anything is changed. If adding one fails, the
-    addresses this task already added are removed again.
+  - Every address is validated before anything is changed. If the kernel refuses a change,
+    the link is put back as it was - the addresses this task already added are removed and
+    those O(exclusive) removed are added again - and the task fails.
 author:
   - nodocker.lab developers (@nodocker-lab)
 options:

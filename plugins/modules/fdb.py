@@ -19,6 +19,8 @@ description:
   - Takes the whole list at once and uses one netlink socket and one dump, so a task with
     1,000 entries takes well under a second of kernel work; never one subprocess per entry.
   - States follow Ansible network resource modules - V(merged), V(deleted), V(overridden).
+    V(present) and V(absent) are aliases of V(merged) and V(deleted), in the spelling of other
+    Ansible modules; V(overridden) is the exclusive mode (exactly the listed entries).
   - The flood MAC C(00:00:00:00:00:00), and any MAC listed more than once, keep a set of
     destinations (C(bridge fdb append)) - used to flood broadcast and unknown traffic to
     several remote hosts.
@@ -63,8 +65,9 @@ options:
       - V(overridden) leaves exactly the listed permanent entries on the device. Entries the
         kernel learned, and the default destination set by the device's own C(remote)/C(group),
         are left alone.
+      - V(present) is V(merged), V(absent) is V(deleted).
     type: str
-    choices: [merged, deleted, overridden]
+    choices: [merged, deleted, overridden, present, absent]
     default: merged
 extends_documentation_fragment:
   - nodocker.lab.attributes
@@ -137,7 +140,8 @@ def main():
                 vni=dict(type='int'),
                 port=dict(type='int'),
             )),
-            state=dict(type='str', choices=['merged', 'deleted', 'overridden'],
+            state=dict(type='str', choices=['merged', 'deleted', 'overridden', 'present',
+                                            'absent'],
                        default='merged'),
         ),
         supports_check_mode=True,

@@ -19,6 +19,8 @@ description:
   - Takes the whole list at once over one netlink socket and one dump; never one subprocess
     per entry.
   - States follow Ansible network resource modules - V(merged), V(deleted), V(overridden).
+    V(present) and V(absent) are aliases of V(merged) and V(deleted), in the spelling of other
+    Ansible modules; V(overridden) is the exclusive mode (exactly the listed entries).
 author:
   - nodocker.lab developers (@nodocker-lab)
 options:
@@ -40,7 +42,7 @@ options:
         type: str
         required: true
       mac:
-        description: Its MAC address. Required except with O(state=deleted).
+        description: Its MAC address. Required except with O(state=deleted) (or V(absent)).
         type: str
   state:
     description:
@@ -48,8 +50,9 @@ options:
       - V(deleted) removes the listed entries (when O(entries[].mac) is given, only if it matches).
       - V(overridden) leaves exactly the listed permanent entries on the device; dynamic entries
         the kernel resolved itself are left alone.
+      - V(present) is V(merged), V(absent) is V(deleted).
     type: str
-    choices: [merged, deleted, overridden]
+    choices: [merged, deleted, overridden, present, absent]
     default: merged
 extends_documentation_fragment:
   - nodocker.lab.attributes
@@ -111,7 +114,8 @@ def main():
                 ip=dict(type='str', required=True),
                 mac=dict(type='str'),
             )),
-            state=dict(type='str', choices=['merged', 'deleted', 'overridden'],
+            state=dict(type='str', choices=['merged', 'deleted', 'overridden', 'present',
+                                            'absent'],
                        default='merged'),
         ),
         supports_check_mode=True,

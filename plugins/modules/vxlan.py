@@ -19,9 +19,16 @@ description:
     there, and placed in O(netns). The underlay is verified through the link's netns id
     (C(link-netnsid)), never by interface index alone, because indexes collide across namespaces.
   - An existing device whose attributes drift from the definition is corrected in place
-    when the kernel allows it (O(local), O(remote), O(group), O(learning), O(mtu), O(master), up/down)
+    when the kernel allows it (O(local), O(remote), O(learning), O(mtu), O(master), up/down)
     and deleted and recreated otherwise (O(vni), O(port), O(proxy), O(l2miss), O(l3miss),
-    O(dev), O(create_netns)). Both appear in RV(commands) and in the diff.
+    O(group), O(dev), O(create_netns), and a O(local) or O(remote) of the other address
+    family), because the kernel refuses to change those in place (or, for O(group),
+    older kernels keep the old multicast membership). Both appear in RV(commands) and in
+    the diff; the in-place command lists only what changes.
+  - O(local), O(remote), O(group), O(dev) and O(master) left out of the task mean
+    "do not care" - the device keeps the value it has, so a task that omits O(local) leaves
+    a device created with one unchanged. When the device has to be recreated for another
+    reason, it is made from the task's definition alone.
   - A device of another kind with the same name is never replaced; the task fails instead.
 author:
   - nodocker.lab developers (@nodocker-lab)
@@ -41,7 +48,9 @@ options:
     type: int
     default: 4789
   local:
-    description: Source IP address of the encapsulated packets (the host's underlay address).
+    description:
+      - Source IP address of the encapsulated packets (the host's underlay address).
+      - When left out, an existing device keeps its own (see the description).
     type: str
   dev:
     description:
@@ -49,10 +58,14 @@ options:
       - When given and O(mtu) is not, the MTU is the underlay's MTU minus 50.
     type: str
   remote:
-    description: A single unicast peer (point-to-point VXLAN). Mutually exclusive with O(group).
+    description:
+      - A single unicast peer (point-to-point VXLAN). Mutually exclusive with O(group).
+      - When left out, an existing device keeps its own.
     type: str
   group:
-    description: A multicast group to flood to; needs O(dev). Mutually exclusive with O(remote).
+    description:
+      - A multicast group to flood to; needs O(dev). Mutually exclusive with O(remote).
+      - When left out, an existing device keeps its own; a different group recreates the device.
     type: str
   learning:
     description: Learn remote MAC addresses from received packets.

@@ -95,3 +95,18 @@ def test_thousand_entries_diff_is_fast():
     t = time.perf_counter()
     assert ops(want, want, 'overridden') == []
     assert time.perf_counter() - t < 0.2
+
+
+@pytest.mark.parametrize('alias, state', [('present', 'merged'), ('absent', 'deleted')])
+def test_present_absent_are_aliases(alias, state):
+    entries = [{'mac': '02:42:c0:a8:00:03', 'dst': '192.168.104.3'}]
+    got = _fdb.validate({'dev': 'vxlan1', 'netns': None, 'state': alias, 'entries': entries})
+    assert got[2] == state
+    want = _fdb.fill_defaults(got[3], 42, 4789)
+    have = [] if state == 'merged' else want
+    assert ops(have, want, got[2]) == [('add' if state == 'merged' else 'del', want[0])]
+
+
+def test_unknown_state_names_the_aliases():
+    with pytest.raises(ValueError, match='absent, present'):
+        _fdb.validate({'dev': 'vxlan1', 'netns': None, 'state': 'replaced', 'entries': []})

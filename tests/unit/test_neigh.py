@@ -53,3 +53,23 @@ def test_deleted_needs_no_mac():
 def test_command():
     assert _neigh.command_for('overns', 'vxlan1', 'add', n('11.11.11.3', '02:42:c0:a8:00:03')) == \
         'ip -n overns neigh add 11.11.11.3 lladdr 02:42:c0:a8:00:03 dev vxlan1 nud permanent'
+
+
+@pytest.mark.parametrize('alias, state', [('present', 'merged'), ('absent', 'deleted')])
+def test_present_absent_are_aliases(alias, state):
+    entries = [{'ip': '11.11.11.3', 'mac': '02:42:c0:a8:00:03'}]
+    got = _neigh.validate({'dev': 'vxlan1', 'netns': None, 'state': alias, 'entries': entries})
+    assert got[2] == state
+
+
+def test_absent_needs_no_mac_either():
+    got = _neigh.validate({'dev': 'vxlan1', 'netns': None, 'state': 'absent',
+                           'entries': [{'ip': '11.11.11.3'}]})
+    assert got[2:] == ('deleted', [{'ip': '11.11.11.3', 'mac': None}])
+    assert _neigh.validate({'dev': 'vxlan1', 'netns': None, 'state': 'present',
+                            'entries': []})[2] == 'merged'
+
+
+def test_unknown_state_names_the_aliases():
+    with pytest.raises(ValueError, match='present, absent|absent, present'):
+        _neigh.validate({'dev': 'vxlan1', 'netns': None, 'state': 'replaced', 'entries': []})

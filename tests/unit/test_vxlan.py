@@ -60,10 +60,15 @@ def test_no_drift():
 @pytest.mark.parametrize('kw, in_place, recreate', [
     (dict(learning=False), ['learning'], []),
     (dict(local='192.168.104.9'), ['local'], []),
+    (dict(remote='192.168.104.3'), ['remote'], []),
     (dict(vni=43), [], ['vni']),
     (dict(port=8472), [], ['port']),
     (dict(proxy=True), [], ['proxy']),
     (dict(l2miss=True, l3miss=True), [], ['l2miss', 'l3miss']),
+    # vxlan_changelink: "New local address family does not match old"
+    (dict(local='fd00::2'), [], ['local']),
+    (dict(remote='fd00::3'), [], ['remote']),
+    (dict(group='239.1.1.1', dev='eth1'), [], ['group', 'dev']),
 ])
 def test_drift_in_place_or_recreate(kw, in_place, recreate):
     want = vx.validate(params(**kw))
@@ -86,3 +91,39 @@ def test_create_command_reads_like_the_course():
     assert ' '.join(vx.create_command_args(want)) == (
         'link add vxlan1 type vxlan id 42 local 192.168.104.2 dev eth1 dstport 4789 '
         'learning proxy l2miss l3miss')
+
+
+def test_omitted_addresses_are_not_compared():
+    """local/remote/group left out: the device keeps its own, nothing to change."""
+    h = have(local='192.168.104.2', remote='192.168.104.3')
+    assert vx.diff_definition(vx.validate(params()), h) == ([], [])
+    h = have(group='239.1.1.1', dev='eth1')
+    assert vx.diff_definition(vx.validate(params()), h) == ([], [])
+
+
+def test_unicast_remote_replacing_a_group_recreates():
+    want = vx.validate(params(remote='192.168.104.3', dev='eth1'))
+    assert vx.diff_definition(want, have(group='239.1.1.1', dev='eth1')) == ([], ['remote'])
+
+
+def test_remote_family_follows_local_of_the_device():
+    # a device with an IPv6 local only takes an IPv6 remote in place
+    want = vx.validate(params(remote='fd00::3'))
+    assert vx.diff_definition(want, have(local='fd00::2')) == (['remote'], [])
+
+
+def test_in_place_command_lists_only_what_changes():
+    want = vx.validate(params(dev='eth1', local='192.168.104.9', learning=False, proxy=True))
+    in_place, recreate = vx.diff_definition(
+        want, have(local='192.168.104.2', dev='eth1', proxy=True))
+    assert recreate == []
+    assert vx.change_command_args(want, in_place) == ['nolearning', 'local', '192.168.104.9']
+    assert vx.netlink_kwargs(want, in_place) == {'vxlan_learning': 0,
+                                                 'vxlan_local': '192.168.104.9'}
+
+
+def test_in_place_remote_is_sent_as_group_attribute():
+    want = vx.validate(params(remote='192.168.104.3'))
+    in_place, dummy = vx.diff_definition(want, have(remote='192.168.104.5'))
+    assert vx.change_command_args(want, in_place) == ['remote', '192.168.104.3']
+    assert vx.netlink_kwargs(want, in_place) == {'vxlan_group': '192.168.104.3'}
