@@ -10,6 +10,8 @@ __metaclass__ = type
 import os
 import sys
 
+import pytest
+
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'collections'))
 
 from ansible_collections.nodocker.lab.plugins.module_utils import _mounts  # noqa: E402
@@ -133,22 +135,18 @@ def test_no_fsopen_then_legacy(monkeypatch):
 
 def test_real_refusal_with_lowerdir_plus_is_reported(monkeypatch):
     c = _Calls(monkeypatch, _mounts.MountError('overlay refused by the kernel: workdir busy'), True)
-    try:
+    with pytest.raises(_mounts.MountError) as err:
         _mounts.mount_overlay('/m', ['/a', '/b'], '/u', '/w')
-        raise AssertionError('no error')
-    except _mounts.MountError as e:
-        assert 'workdir busy' in str(e)
+    assert 'workdir busy' in str(err.value)
     assert c.calls == ['fsconfig', 'probe']
 
 
 def test_legacy_failure_is_one_clear_message(monkeypatch):
     _Calls(monkeypatch, _mounts.MountError('overlay refused by the kernel: Invalid argument'),
            False, _mounts.MountError('mount -t overlay at /m failed: Invalid argument'))
-    try:
+    with pytest.raises(_mounts.MountError) as err:
         _mounts.mount_overlay('/m', ['/a', '/b'], '/u', '/w')
-        raise AssertionError('no error')
-    except _mounts.MountError as e:
-        msg = str(e)
+    msg = str(err.value)
     assert msg.startswith('mount -t overlay at /m failed: Invalid argument')
     assert 'no lowerdir+' in msg and 'refused by the kernel' not in msg
 
