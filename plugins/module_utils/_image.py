@@ -496,6 +496,7 @@ def pull_image(plan, store, params):
     client = RegistryClient(params['pull'], username=params['registry_username'],
                             password=params['registry_password'],
                             validate_certs=params['validate_certs'],
+                            ca_path=params.get('ca_path'),
                             timeout=params['timeout'])
     manifest, manifest_digest = client.resolve()
     cfg_digest = (manifest.get('config') or {}).get('digest')
@@ -515,6 +516,11 @@ def pull_image(plan, store, params):
     missing = dict((member, blob) for (member, blob), d in zip(layers, diff_ids)
                    if d not in stored)
     auth = ' -H "Authorization: $TOKEN"' if client.auth else ''
+    # curl trusts what the pull trusted
+    if client.ref.scheme == 'https' and not client.validate_certs:
+        auth = ' -k' + auth
+    elif client.ref.scheme == 'https' and client.ca_path:
+        auth = ' --cacert %s%s' % (quote((client.ca_path,)), auth)
 
     def fetch_command(member):
         digest = cfg_digest if member == 'config' else missing.get(member, '')

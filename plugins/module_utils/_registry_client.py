@@ -20,6 +20,10 @@ Every manifest fetched by digest, the config and every blob are checked
 against their sha256 digest; a tag's manifest is checked against the
 registry's ``Docker-Content-Digest`` header when it sends one.
 
+HTTPS is verified against the system's CA store, or only against the CA
+certificates of ``ca_path`` (a private registry's CA), or not at all with
+``validate_certs=False``; the same context serves the token server.
+
 Blobs are written as an OCI image layout *directory* (``blobs/sha256/<hex>``)
 that ``_image`` then imports exactly like an archive.
 """
@@ -144,18 +148,64 @@ def sha256_digest(data):
     return 'sha256:' + hashlib.sha256(data).hexdigest()
 
 
+def tls_context(validate_certs=True, ca_path=None):
+    """The TLS context for the registry and its token server.
+
+    As ansible.builtin.uri / get_url do: ``ca_path`` (a PEM file of CA
+    certificates) replaces the system's CA store, so a private registry can
+    be trusted without adding its CA machine-wide, and only that CA is then
+    trusted. ``validate_certs=False`` checks nothing (``ca_path`` is not even
+    read), the way ``curl -k`` does.
+    """
+    if not validate_certs:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    if ca_path is None:
+        return ssl.create_default_context()
+    # checked before any request so a wrong path is a clear error, not a
+    # certificate failure that points at the registry
+    if not os.path.isfile(ca_path):
+        raise RegistryError('ca_path %s is not a file (a PEM file of CA certificates)' % ca_path)
+    try:
+        return ssl.create_default_context(cafile=ca_path)
+    except (ssl.SSLError, OSError, ValueError) as e:
+        raise RegistryError('ca_path %s: cannot load CA certificates from it (%s); it must '
+                            'hold PEM certificates (-----BEGIN CERTIFICATE-----)' % (ca_path, e))
+
+
+def _cert_error(exc):
+    """The certificate verification failure inside a urllib error, if that is what it is."""
+    reason = getattr(exc, 'reason', exc)
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return reason
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return exc
+    return None
+
+
 class RegistryClient:
-    def __init__(self, ref, username=None, password=None, validate_certs=True, timeout=60):
+    def __init__(self, ref, username=None, password=None, validate_certs=True, timeout=60,
+                 ca_path=None):
         self.ref = ref if isinstance(ref, Reference) else Reference(ref)
         self.username = username
         self.password = password
         self.timeout = timeout
-        ctx = ssl.create_default_context()
-        if not validate_certs:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
+        self.ca_path = ca_path if validate_certs else None
+        self.validate_certs = validate_certs
+        ctx = tls_context(validate_certs, ca_path)
         self.opener = build_opener(HTTPSHandler(context=ctx), _NoAuthOnRedirect())
         self.auth = None  # the Authorization header value once we have one
+
+    def _untrusted(self, url, err):
+        """What to do about a certificate that does not verify: say which CAs were tried."""
+        detail = getattr(err, 'verify_message', None) or str(err)
+        trusted = ('the CA certificates in ca_path %s' % self.ca_path if self.ca_path
+                   else "the system's CA certificates")
+        return ('TLS certificate verification failed for %s: %s (trusted: %s); give the CA '
+                'that signed the registry\'s certificate with ca_path, or validate_certs=false '
+                'to not check it' % (url, detail, trusted))
 
     # -- HTTP with the registry's auth dance ---------------------------------
     def _basic(self):
@@ -181,6 +231,8 @@ class RegistryClient:
                                 % (realm, e.code, ', check the credentials'
                                    if e.code in (401, 403) else ''))
         except (URLError, OSError, ValueError) as e:
+            if _cert_error(e):
+                raise RegistryError(self._untrusted(realm, _cert_error(e)))
             raise RegistryError('cannot get a token from %s: %s' % (realm, e))
         token = body.get('token') or body.get('access_token')
         if not token:
@@ -219,6 +271,8 @@ class RegistryClient:
                 raise RegistryError('GET %s: HTTP %d %s%s' % (url, e.code, e.reason,
                                                               (' (%s)' % detail) if detail else ''))
             except (URLError, OSError) as e:
+                if _cert_error(e):
+                    raise RegistryError(self._untrusted(url, _cert_error(e)))
                 raise RegistryError('cannot reach %s: %s' % (url, getattr(e, 'reason', e)))
         raise RegistryError('GET %s: still unauthorized after authenticating' % url)
 

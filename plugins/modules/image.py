@@ -50,8 +50,9 @@ options:
         for example C(192.168.104.2:5000/nodocker/web:1),
         C(http://192.168.104.2:5000/nodocker/web@sha256:...) or C(nginx) (Docker Hub,
         C(library/nginx:latest)).
-      - Without a scheme the registry is reached over HTTPS; C(http://) is for
-        a registry without TLS (a lab registry).
+      - Without a scheme the registry is reached over HTTPS (see
+        O(validate_certs) and O(ca_path)); C(http://) is for a registry without
+        TLS (a lab registry).
       - The image is stored as O(name), or as the normalised reference
         (C(REGISTRY/NAME:TAG)) when O(name) is not given.
     type: str
@@ -64,9 +65,26 @@ options:
     description: Password for O(registry_username).
     type: str
   validate_certs:
-    description: Check the registry's and token server's TLS certificates.
+    description:
+      - Check the registry's and token server's TLS certificates (HTTPS only),
+        that they are signed by a trusted CA and issued for the host name or IP
+        address in O(pull). The CAs trusted are the system's, or those of O(ca_path).
+      - V(false) checks nothing (as C(curl -k)); use it only on a lab network.
     type: bool
     default: true
+  ca_path:
+    description:
+      - A PEM file on the managed host with the CA certificates to trust for
+        the registry and its token server, for a registry whose certificate
+        is signed by a private CA (the file Docker expects as
+        C(/etc/docker/certs.d/REGISTRY/ca.crt)).
+      - As for M(ansible.builtin.uri), these CAs are used B(instead of) the
+        system's CA store. To trust both, put the system bundle
+        (C(/etc/ssl/certs/ca-certificates.crt) on Debian) and the private CA
+        in one file.
+      - A path that is not a readable file of PEM certificates fails the task
+        before any request. Ignored with O(validate_certs=false).
+    type: path
   timeout:
     description: Seconds to wait for each registry request.
     type: int
@@ -106,6 +124,18 @@ EXAMPLES = r'''
     pull: http://192.168.104.2:5000/nodocker/web:1
     name: web:1
   register: web
+
+- name: Pull over HTTPS from a registry whose certificate is signed by a private CA
+  nodocker.lab.image:
+    pull: registry.lab.example:5443/nodocker/web:1
+    name: web:1
+    ca_path: /etc/nodocker-lab/registry-ca.pem
+
+- name: Pull from a lab registry with a self-signed certificate, unchecked
+  nodocker.lab.image:
+    pull: 192.168.104.2:5443/nodocker/web:1
+    name: web:1
+    validate_certs: false
 
 - name: Pull by digest with credentials for the registry's token server
   nodocker.lab.image:
@@ -183,6 +213,7 @@ def main():
             registry_username=dict(type='str'),
             registry_password=dict(type='str', no_log=True),
             validate_certs=dict(type='bool', default=True),
+            ca_path=dict(type='path'),
             timeout=dict(type='int', default=60),
             name=dict(type='str'),
             store=dict(type='path', default=DEFAULT_STORE),

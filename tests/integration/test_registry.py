@@ -3,12 +3,14 @@
 
 Two simulated hosts on one lab switch (nothing reaches the internet):
 
-* ``registry`` (192.168.104.2) runs Debian's ``docker-registry`` twice on the
-  same storage (in the host's private /tmp): ``:5000`` open, ``:5001`` with
+* ``registry`` (192.168.104.2) runs Debian's ``docker-registry`` three times on
+  the same storage (in the host's private /tmp): ``:5000`` open, ``:5001`` with
   token auth, its tokens issued by a tiny Python token server on ``:5002``
   (RS256 JWTs signed with ``openssl``, the way the Docker Hub auth service
-  works). Images built here with ``tarfile`` are pushed with ``skopeo``
-  from inside that host.
+  works), and ``:5003`` over HTTPS with a certificate for its IP address
+  signed by a throwaway CA made with ``openssl`` (not in any trust store).
+  Images built here with ``tarfile`` are pushed with ``skopeo`` from inside
+  that host.
 * ``puller`` (192.168.104.3) pulls them with the module over the underlay,
   mounts an overlay root on the pulled layers and looks at the files.
 
@@ -32,6 +34,8 @@ import tempfile
 import textwrap
 import time
 
+import subprocess
+
 import pytest
 
 from tests.lib import ansible_run
@@ -42,6 +46,8 @@ REG_IP = '192.168.104.2'
 OPEN = 'http://%s:5000' % REG_IP
 AUTH = 'http://%s:5001' % REG_IP
 TOKEN_PORT = 5002
+TLS_PORT = 5003
+TLS = '%s:%d' % (REG_IP, TLS_PORT)     # no scheme: HTTPS, the default
 RUN = '/tmp/ndl-regpull'               # in the registry host's private /tmp
 STORE = '/var/lib/nodocker-lab/regpull/images'   # the puller's private /var/lib/nodocker-lab
 ROOTS = '/var/lib/nodocker-lab/regpull/c1'
@@ -53,7 +59,6 @@ OCI_INDEX = 'application/vnd.oci.image.index.v1+json'
 OCI_CONFIG = 'application/vnd.oci.image.config.v1+json'
 LAYER_TAR = 'application/vnd.oci.image.layer.v1.tar'
 LAYER_GZ = 'application/vnd.oci.image.layer.v1.tar+gzip'
-
 
 
 @pytest.fixture(autouse=True)
@@ -166,8 +171,11 @@ REGISTRY_CONFIG = textwrap.dedent('''\
         enabled: true
     http:
       addr: {ip}:{port}
+    {tls}
     {auth}
     ''')
+
+TLS_CONFIG = '  tls:\n    certificate: {cert}\n    key: {key}'   # under http:
 
 TOKEN_AUTH = textwrap.dedent('''\
     auth:
@@ -222,6 +230,34 @@ TOKEN_SERVER = textwrap.dedent('''\
     ''')
 
 
+def make_tls(d):
+    """A throwaway CA, a server certificate for the registry's IP signed by it,
+    and an unrelated second CA (trusting it must not help). Files in d."""
+    def openssl(*args):
+        subprocess.run(('openssl',) + args, cwd=d, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ec = ('-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes')
+    for ca in ('ca', 'other-ca'):
+        openssl('req', '-x509', *ec, '-days', '1', '-subj', '/CN=ndl throwaway %s' % ca,
+                '-keyout', ca + '.key', '-out', ca + '.pem',
+                '-addext', 'basicConstraints=critical,CA:TRUE',
+                '-addext', 'keyUsage=critical,keyCertSign,cRLSign')
+    with open(os.path.join(d, 'server.ext'), 'w') as f:
+        f.write('subjectAltName=IP:%s\nbasicConstraints=CA:FALSE\n'
+                'keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n'
+                'subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n' % REG_IP)
+    openssl('req', *ec, '-subj', '/CN=%s' % REG_IP, '-keyout', 'registry.key',
+            '-out', 'registry.csr')
+    openssl('x509', '-req', '-in', 'registry.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key',
+            '-set_serial', '2', '-days', '1', '-extfile', 'server.ext', '-out', 'registry.pem')
+    # skopeo's --cert-dir: every *.crt is a CA (and a lone *.key would be a client key)
+    os.mkdir(os.path.join(d, 'skopeo'))
+    shutil.copy(os.path.join(d, 'ca.pem'), os.path.join(d, 'skopeo', 'ca.crt'))
+    return dict(ca=os.path.join(d, 'ca.pem'), other_ca=os.path.join(d, 'other-ca.pem'),
+                cert=os.path.join(d, 'registry.pem'), key=os.path.join(d, 'registry.key'),
+                skopeo=os.path.join(d, 'skopeo'))
+
+
 def run_ok(host, cmd):
     r = host.run(cmd)
     assert r.rc == 0, '%s: rc=%s\n%s\n%s' % (cmd, r.rc, r.stdout, r.stderr)
@@ -233,16 +269,20 @@ def start_background(host, argv, log):
     return int(run_ok(host, 'setsid %s > %s 2>&1 < /dev/null & echo $!' % (argv, log)).strip())
 
 
-def wait_http(host, url, timeout=20):
-    probe = ('%s -c "import sys, urllib.request, urllib.error\n'
-             'try:\n urllib.request.urlopen(sys.argv[1], timeout=2)\n'
-             'except urllib.error.HTTPError:\n pass\n" %s') % (PY, url)
+def wait_http(host, url, timeout=20, ca=None):
+    """Until url answers; over HTTPS, with a certificate that verifies against ca."""
+    probe = ('%s -c "import ssl, sys, urllib.request, urllib.error\n'
+             'ctx = ssl.create_default_context(cafile=sys.argv[2] or None)\n'
+             'try:\n urllib.request.urlopen(sys.argv[1], timeout=2, context=ctx)\n'
+             'except urllib.error.HTTPError:\n pass\n" %s \'%s\'') % (PY, url, ca or '')
     deadline = time.time() + timeout
     while True:
-        if host.run(probe).rc == 0:
+        r = host.run(probe)
+        if r.rc == 0:
             return
         if time.time() > deadline:
-            raise AssertionError('%s did not answer within %ss' % (url, timeout))
+            raise AssertionError('%s did not answer within %ss: %s'
+                                 % (url, timeout, r.stderr[-2000:]))
         time.sleep(0.3)
 
 
@@ -260,12 +300,16 @@ def lab(tmp_path_factory):
     reg = simhost('registry', lab=LAB)
     try:
         images = build_images(os.path.join(shared, 'images.tar'))
+        os.mkdir(os.path.join(shared, 'tls'))
+        tls = make_tls(os.path.join(shared, 'tls'))
         run_ok(reg, 'mkdir -p %s/data' % RUN)
         run_ok(reg, 'openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=ndl-token '
                     '-keyout %s/token.key -out %s/token.crt 2>/dev/null' % (RUN, RUN))
         token_auth = TOKEN_AUTH.format(ip=REG_IP, run=RUN, token_port=TOKEN_PORT)
-        for port, auth in ((5000, ''), (5001, token_auth)):
-            cfg = REGISTRY_CONFIG.format(run=RUN, ip=REG_IP, port=port, auth=auth)
+        tls_config = TLS_CONFIG.format(cert=tls['cert'], key=tls['key'])
+        for port, auth, tls_cfg in ((5000, '', ''), (5001, token_auth, ''),
+                                    (TLS_PORT, '', tls_config)):
+            cfg = REGISTRY_CONFIG.format(run=RUN, ip=REG_IP, port=port, auth=auth, tls=tls_cfg)
             reg.run('cat > %s/config-%d.yml <<"EOF"\n%sEOF' % (RUN, port, cfg))
             pids.append(start_background(reg, 'docker-registry serve %s/config-%d.yml'
                                          % (RUN, port), '%s/registry-%d.log' % (RUN, port)))
@@ -276,6 +320,11 @@ def lab(tmp_path_factory):
                                         RUN), '%s/token-server.out' % RUN))
         for port in (5000, 5001, TOKEN_PORT):
             wait_http(reg, 'http://%s:%d/' % (REG_IP, port))
+        try:
+            wait_http(reg, 'https://%s/v2/' % TLS, ca=tls['ca'])
+        except AssertionError as e:
+            raise AssertionError('%s\nregistry log:\n%s' % (e, reg.run(
+                'tail -20 %s/registry-%d.log' % (RUN, TLS_PORT)).stdout))
         archive = os.path.join(shared, 'images.tar')
         run_ok(reg, 'skopeo copy -q --dest-tls-verify=false oci-archive:%s:demo '
                     'docker://%s:5000/ndl/demo:1' % (archive, REG_IP))
@@ -290,7 +339,12 @@ def lab(tmp_path_factory):
                                        'docker://%s:5000/ndl/multi:1' % REG_IP))
         images['amd_manifest'] = [m['digest'] for m in index['manifests']
                                   if m['platform']['architecture'] == 'amd64'][0]
-        yield dict(inventory=inv, dir=d, images=images, registry=reg,
+        # verified against the throwaway CA: a Go client trusts this certificate too
+        run_ok(reg, 'skopeo copy -q --dest-cert-dir %s oci-archive:%s:demo docker://%s/ndl/tls:1'
+               % (tls['skopeo'], archive, TLS))
+        images['tls_manifest'] = run_ok(reg, "skopeo inspect --cert-dir %s --format '{{.Digest}}' "
+                                             "docker://%s/ndl/tls:1" % (tls['skopeo'], TLS)).strip()
+        yield dict(inventory=inv, dir=d, images=images, registry=reg, tls=tls,
                    puller=simhost('puller', lab=LAB))
     finally:
         for pid in pids:
@@ -441,6 +495,108 @@ def test_pull_with_token_auth(lab):
     # the registry really asked: the token server saw authenticated requests
     log = run_ok(lab['registry'], 'cat %s/token.log' % RUN)
     assert 'scope=repository%3Andl%2Fdemo%3Apull' in log and 'auth=True' in log, log
+
+
+def test_pull_over_tls_with_a_private_ca(lab):
+    """HTTPS: the throwaway CA's certificate verifies only with ca_path; without it (the
+    system's CAs), or with an unrelated CA, the pull fails before anything is written;
+    validate_certs=false pulls without checking."""
+    tls, h = lab['tls'], lab['puller']
+    ref = TLS + '/ndl/tls:1'
+    untrusted = [
+        ('system CAs only', dict(), 'unable to get local issuer certificate'),
+        ('an unrelated CA', dict(ca_path=tls['other_ca']), 'CA certificates in ca_path %s' % tls['other_ca']),
+        ('ca_path not a file', dict(ca_path=tls['ca'] + '.missing'), 'is not a file'),
+        ('ca_path not PEM', dict(ca_path=os.path.join(os.path.dirname(tls['ca']), 'server.ext')),
+         'cannot load CA certificates'),
+    ]
+    tasks = ''
+    for i, (what, args, _msg) in enumerate(untrusted):
+        tasks += textwrap.dedent('''\
+            - name: Untrusted - {what}
+              nodocker.lab.image: {args}
+              register: untrusted_{i}
+              ignore_errors: true
+            ''').format(what=what, i=i, args=json.dumps(dict(args, pull=ref, name='tls:1',
+                                                             store=STORE)))
+    tasks += textwrap.dedent('''\
+        - name: Failed, before any command
+          ansible.builtin.assert:
+            that:
+              - lookup('vars', 'untrusted_' ~ item) is failed
+              - lookup('vars', 'untrusted_' ~ item).commands == []
+          loop: {loop}
+        - name: Results
+          ansible.builtin.debug:
+            msg: "{{{{ [{results}] | map(attribute='msg') | list }}}}"
+        ''').format(loop=list(range(len(untrusted))),
+                    results=', '.join('untrusted_%d' % i for i in range(len(untrusted))))
+    p = play(lab, 'pull-tls-untrusted', tasks)
+    assert p.returncode == 0, p.stdout[-20000:]
+    assert 'ignored=%d' % len(untrusted) in p.stdout, p.stdout[-5000:]
+    for what, _args, msg in untrusted:
+        assert msg in p.stdout, (what, msg, p.stdout[-8000:])
+    assert ('TLS certificate verification failed for https://%s/v2/ndl/tls/manifests/1' % TLS
+            in p.stdout and 'give the CA' in p.stdout), p.stdout[-8000:]
+    # nothing written: no ref, no layer
+    assert not h.file(STORE + '/refs').exists or run_ok(h, 'ls -A %s/refs' % STORE).strip() == ''
+    assert not h.file(STORE + '/layers/sha256').exists or \
+        run_ok(h, 'ls -A %s/layers/sha256' % STORE).strip() == ''
+
+    trusted = textwrap.dedent('''\
+        - name: NAME
+          nodocker.lab.image:
+            pull: {ref}
+            name: tls:1
+            store: {store}
+            ca_path: {ca}
+        ''').format(ref=ref, store=STORE, ca=tls['ca'])
+    unchecked = textwrap.dedent('''\
+        - name: NAME
+          nodocker.lab.image:
+            pull: {ref}
+            name: tls-unchecked:1
+            store: {store}
+            validate_certs: false
+        ''').format(ref=ref, store=STORE)
+    forget = textwrap.dedent('''\
+        - name: Forget {name}
+          nodocker.lab.image:
+            name: {name}
+            store: {store}
+            state: absent
+        ''')
+    tasks = four_times(trusted, register='trusted') + textwrap.dedent('''\
+        - name: The pull over HTTPS matches the pushed image
+          ansible.builtin.assert:
+            that:
+              - trusted_1.manifest_digest == '{manifest}'
+              - trusted_1.diff_ids == {diff_ids}
+              - trusted_1.new_layers | length == 2
+              - trusted_1.reference == '{ref}'
+              - trusted_1.commands | select('search', 'curl ') | list ==
+                trusted_1.commands | select('search', 'curl -fsSL --cacert {ca} ') | list
+              - trusted_1.commands | select('search', 'curl -fsSL --cacert ') | list | length >= 2
+            fail_msg: "{{{{ trusted_1.commands }}}}"
+        ''').format(manifest=lab['images']['tls_manifest'], ref=ref, ca=tls['ca'],
+                    diff_ids=json.dumps(lab['images']['demo_diff_ids'])) + \
+        forget.format(name='tls:1', store=STORE) + \
+        four_times(unchecked, register='unchecked') + textwrap.dedent('''\
+        - name: The unchecked pull downloaded the layers again
+          ansible.builtin.assert:
+            that:
+              - unchecked_1.manifest_digest == '{manifest}'
+              - unchecked_1.new_layers | length == 2
+              # every download as curl -k (the config too, unless kept from an earlier pull)
+              - unchecked_1.commands | select('search', 'curl ') | list ==
+                unchecked_1.commands | select('search', 'curl -fsSL -k ') | list
+              - unchecked_1.commands | select('search', 'curl -fsSL -k ') | list | length >= 2
+            fail_msg: "{{{{ unchecked_1.commands }}}}"
+        ''').format(manifest=lab['images']['tls_manifest']) + \
+        forget.format(name='tls-unchecked:1', store=STORE)
+    p = play(lab, 'pull-tls', tasks)
+    assert p.returncode == 0, p.stdout[-20000:]
+    assert run_ok(h, 'ls -A %s/layers/sha256' % STORE).strip() == ''
 
 
 BAD = [
