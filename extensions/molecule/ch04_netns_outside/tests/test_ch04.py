@@ -76,3 +76,9 @@ def test_default_routes_and_forwarding(simhosts):
     nat = h.run('iptables-save -t nat').stdout
     assert '-A POSTROUTING -s 11.11.11.0/24 ! -o br0' in nat and 'MASQUERADE' in nat
     assert '--to-destination 11.11.11.2:80' in nat
+
+
+def test_forwarding_before_the_chapter_is_recorded(simhosts):
+    # the reset puts this value back (cleanup.yml checks it, also on a host that forwarded before)
+    f = simhosts['host1'].file('/var/lib/nodocker-lab/ch04/ip_forward.before')
+    assert f.exists and f.content_string.strip() in ('0', '1')
