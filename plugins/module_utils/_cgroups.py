@@ -30,8 +30,11 @@ Python API (used by the ``cgroup`` module and the container runtime):
     means "leave as it is"; ``'max'`` means "no limit".
 ``ensure_cgroup(spec, check_mode=False) -> dict``
     Create the cgroup and set the limits: ``changed``, ``commands``,
-    ``diff`` (before/after), ``cgroup`` (facts: version, paths, limits). A write
-    the kernel refuses on a cgroup this call created removes it again.
+    ``diff`` (before/after), ``cgroup`` (facts: version, paths, limits). When
+    any step fails, everything the call made is undone in reverse: the cgroup,
+    parents it made, controllers it switched on in parents (v2) and limits it
+    changed on a cgroup that existed. On v2, ``swappiness: 0`` needs
+    ``memory.swap.max`` (swap accounting); without it the call fails.
 ``remove_cgroup(name, kill=False, check_mode=False, parent=..., root=...) -> dict``
     Remove it. Processes still inside: ``CgroupError`` unless ``kill``.
 ``add_process(name, pid, parent=..., root=...)``
@@ -407,6 +410,11 @@ def check_enforceable(spec):
             raise CgroupError('swappiness %d cannot be enforced on cgroup v2: v2 has no '
                               'per-cgroup swappiness; only swappiness 0 is supported '
                               '(mapped to memory.swap.max = 0)' % spec.limits['swappiness'])
+        # swappiness 0 is memory.swap.max = 0: only a kernel that accounts swap
+        # per cgroup has that file (any non-root cgroup with memory on shows it)
+        probe = _v2_swap_dir(spec)
+        if probe is not None and not os.path.exists(os.path.join(probe, 'memory.swap.max')):
+            raise _no_swap_max(probe)
     if version == 1 and 'swappiness' in spec.limits:
         if not os.path.exists(os.path.join(root, 'memory', 'memory.swappiness')):
             raise CgroupError('this host cannot enforce swappiness: %s/memory has no '
@@ -445,67 +453,147 @@ def _desired_writes(version, paths, want, have):
     return writes
 
 
-def _enable_v2_controllers(spec, plan):
-    """+cpu +memory +pids in cgroup.subtree_control of ROOT and each ancestor."""
+class _Undo:
+    """What a create did, undone in reverse when it fails (nothing half-made).
+
+    Each step is recorded only after it succeeded; undoing is best effort (a
+    step another process now depends on -- a parent that got a second child,
+    a controller a sibling uses -- stays, which is what it should do).
+    """
+
+    def __init__(self):
+        self.steps = []
+
+    def add(self, fn, *args):
+        self.steps.append((fn, args))
+
+    def run(self):
+        for fn, args in reversed(self.steps):
+            try:
+                fn(*args)
+            except (OSError, CgroupError):
+                pass
+        self.steps = []
+
+
+def _enable_v2_controllers(spec, plan, undo=None):
+    """+cpu +memory +pids in cgroup.subtree_control of ROOT and each ancestor.
+
+    Every controller switched on and every directory made is recorded in
+    undo (``-cpu`` written back, ``rmdir``)."""
     avail = available_controllers(spec.root)
     wanted = [c for c in V2_CONTROLLERS if c in avail]
     d = spec.root
-    for part in spec.parent.split('/'):
+    for part in spec.parent.split('/') + [None]:
         ctl = os.path.join(d, 'cgroup.subtree_control')
-        enabled = (_read_opt(ctl) or '').split()
+        enabled = (_read_opt(ctl) or '').split() if os.path.isdir(d) else []
         for c in wanted:
             if c not in enabled:
                 plan.do(echo_cmd('+' + c, ctl), write_file, ctl, '+' + c)
+                if undo is not None and not plan.check_mode:
+                    undo.add(write_file, ctl, '-' + c)
+        if part is None:
+            break
         d = os.path.join(d, part)
         if not os.path.isdir(d):
-            plan.do('mkdir %s' % shlex.quote(d), os.mkdir, d)
-    ctl = os.path.join(d, 'cgroup.subtree_control')
-    enabled = (_read_opt(ctl) or '').split() if os.path.isdir(d) else []
-    for c in wanted:
-        if c not in enabled:
-            plan.do(echo_cmd('+' + c, ctl), write_file, ctl, '+' + c)
+            plan.do('mkdir %s' % shlex.quote(d), _mkdir_one, d)
+            if undo is not None and not plan.check_mode:
+                undo.add(os.rmdir, d)
 
 
-def _mkdirs(path):
+def _mkdir_one(path):
     try:
-        os.makedirs(path)
+        os.mkdir(path)
     except OSError as e:
-        if e.errno != errno.EEXIST:
-            raise CgroupError('mkdir %s failed: %s' % (path, os.strerror(e.errno)))
+        raise CgroupError('mkdir %s failed: %s' % (path, os.strerror(e.errno)))
+
+
+def _mkdirs(path, undo=None):
+    """mkdir -p path, one level at a time; each directory it made goes into undo.
+
+    (os.makedirs would not say which parents it made: a failed create must
+    remove those too.)"""
+    missing = []
+    p = path
+    while p and p != '/' and not os.path.isdir(p):
+        missing.append(p)
+        p = os.path.dirname(p)
+    for d in reversed(missing):
+        try:
+            os.mkdir(d)
+        except OSError as e:
+            if e.errno == errno.EEXIST:
+                continue  # made meanwhile by someone else: not ours to remove
+            raise CgroupError('mkdir %s failed: %s' % (d, os.strerror(e.errno)))
+        if undo is not None:
+            undo.add(os.rmdir, d)
+
+
+def _write_undoable(path, value, undo):
+    """write_file; undo writes the file's old content back (an existing cgroup)."""
+    old = _read_opt(path)
+    write_file(path, value)
+    if old is not None:
+        undo.add(write_file, path, old)
+
+
+def _v2_swap_dir(spec):
+    """The deepest existing non-root cgroup on the way to the new one whose
+    memory controller is on (its memory.swap.max tells whether this kernel
+    accounts swap per cgroup); None when there is none yet."""
+    d = spec.root
+    found = None
+    for part in spec.parent.split('/') + [spec.name]:
+        d = os.path.join(d, part)
+        if not os.path.isdir(d):
+            break
+        if 'memory' in (_read_opt(os.path.join(d, 'cgroup.controllers')) or '').split():
+            found = d
+    return found
+
+
+def _no_swap_max(d):
+    return CgroupError('this host cannot enforce swappiness 0 on cgroup v2: %s has no '
+                       'memory.swap.max (the kernel does not account swap per cgroup: '
+                       'CONFIG_MEMCG_SWAP off or booted with swapaccount=0)' % d)
 
 
 def ensure_cgroup(spec, check_mode=False):
-    """Create the cgroup and set its limits. See the module docstring."""
+    """Create the cgroup and set its limits. See the module docstring.
+
+    A failure leaves nothing this call made: directories (the cgroup and any
+    parent), controllers switched on in parents' cgroup.subtree_control and
+    limits written to a cgroup that already existed are undone in reverse.
+    """
     check_enforceable(spec)
     version = cgroup_version(spec.root)
     paths = cgroup_paths(spec.name, spec.parent, spec.root)
     existed = cgroup_exists(spec.name, spec.parent, spec.root)
     before = read_limits(spec.name, spec.parent, spec.root) if existed else None
     plan = Plan(check_mode)
-    created = []
+    undo = _Undo()
     try:
         if version == 2:
-            _enable_v2_controllers(spec, plan)
+            _enable_v2_controllers(spec, plan, undo)
         for d in _unique_dirs(paths):
             if not os.path.isdir(d):
-                created.append(d)
-                plan.do('mkdir -p %s' % shlex.quote(d), _mkdirs, d)
+                plan.do('mkdir -p %s' % shlex.quote(d), _mkdirs, d, undo)
         if check_mode and not existed:
             have = dict.fromkeys(LIMIT_KEYS)
             have.update({'cpu_quota': UNLIMITED, 'cpu_period': 100000, 'memory': UNLIMITED,
                          'pids_max': UNLIMITED, 'swappiness': 60 if version == 1 else None})
         else:
             have = read_limits(spec.name, spec.parent, spec.root)
+        if version == 2 and 'swappiness' in spec.limits and not check_mode \
+                and not os.path.exists(os.path.join(paths['unified'], 'memory.swap.max')):
+            raise _no_swap_max(paths['unified'])
         for path, value in _desired_writes(version, paths, spec.limits, have):
-            plan.do(echo_cmd(value, path), write_file, path, value)
-    except CgroupError:
-        # nothing half-made: a cgroup this call created goes away again
-        if not check_mode:
-            for d in reversed(created):
-                try:
-                    os.rmdir(d)
-                except OSError:
-                    pass
+            if existed:
+                plan.do(echo_cmd(value, path), _write_undoable, path, value, undo)
+            else:  # the whole cgroup goes on failure: no need to remember old values
+                plan.do(echo_cmd(value, path), write_file, path, value)
+    except (CgroupError, OSError):
+        undo.run()
         raise
     if check_mode:
         after = dict(have)

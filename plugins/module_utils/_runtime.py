@@ -660,6 +660,8 @@ def run_container_exec(module):
                               user=p['user'], timeout=p['timeout'])
     except (RuntimeError, ValueError, OSError) as e:
         module.fail_json(msg=str(e), rc=None)
+    # like ansible.builtin.command: no trailing newline (`stdout == 'ok'` holds)
+    r['stdout'], r['stderr'] = r['stdout'].rstrip('\r\n'), r['stderr'].rstrip('\r\n')
     r.update(changed=True, cmd=command,
              stdout_lines=r['stdout'].splitlines(), stderr_lines=r['stderr'].splitlines(),
              commands=['nsenter --all --target %s %s'

@@ -85,6 +85,7 @@ MS_PRIVATE = 1 << 18
 MS_STRICTATIME = 1 << 24
 MNT_DETACH = 2
 PR_SET_NAME = 15
+PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
@@ -95,6 +96,8 @@ FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUI
                      signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
 # the interpreter ignores these; a workload must get the defaults back
 RESTORED_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
+CAP_KILL = 5
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
 REPORT_FD = 3          # the report pipe's number in every forked child
 REPORT_TIMEOUT = 30.0
 
@@ -280,13 +283,53 @@ def enter_root(root):
 
 # ------------------------------------------------------------ the workload
 
+_LAST_CAP = []
+_BOUNDED = []  # the keep set this process's bounding set was reduced to (forks inherit it)
+
+
+def last_cap():
+    """The highest capability number this kernel knows (read once per process tree)."""
+    if not _LAST_CAP:
+        with open('/proc/sys/kernel/cap_last_cap') as f:
+            _LAST_CAP.append(int(f.read()))
+    return _LAST_CAP[0]
+
+
+def drop_bounding_set(keep):
+    """Every capability not in keep out of the bounding set (what a later
+    execve can ever grant).
+
+    The workload, a fork of the init that already did it, skips the work. A
+    drop refused (dropping needs CAP_SETPCAP, which keep may not hold) is
+    fine when the capability is gone already."""
+    keep = frozenset(keep or ())
+    if _BOUNDED and _BOUNDED[0] == keep:
+        return
+    for cap in range(last_cap() + 1):
+        if cap not in keep and libc.prctl(PR_CAPBSET_DROP, ctypes.c_ulong(cap), 0, 0, 0) != 0:
+            err = ctypes.get_errno()
+            if libc.prctl(PR_CAPBSET_READ, ctypes.c_ulong(cap), 0, 0, 0) != 0:
+                raise SetupError('prctl(PR_CAPBSET_DROP, %d): %s' % (cap, os.strerror(err)))
+    _BOUNDED[:] = [keep]
+
+
+def limit_capabilities(caps):
+    """Permitted and effective sets down to caps, inheritable empty (capset(2)).
+
+    Unlike the bounding set, this takes capabilities away from this very
+    process, not only from what it may exec."""
+    mask = 0
+    for cap in caps:
+        mask |= 1 << cap
+    header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
+    # two (effective, permitted, inheritable) triples: capabilities 0-31, 32-63
+    data = (ctypes.c_uint32 * 6)(mask & 0xffffffff, mask & 0xffffffff, 0,
+                                 mask >> 32, mask >> 32, 0)
+    _check(libc.capset(header, data), 'capset')
+
+
 def drop_privileges(cfg):
-    with open('/proc/sys/kernel/cap_last_cap') as f:
-        last = int(f.read())
-    keep = set(cfg.get('caps_keep') or ())
-    for cap in range(last + 1):
-        if cap not in keep:
-            prctl(PR_CAPBSET_DROP, cap)
+    drop_bounding_set(cfg.get('caps_keep'))
     prctl(PR_SET_NO_NEW_PRIVS, 1)
     os.setgroups(cfg.get('groups') or [])
     os.setresgid(cfg['gid'], cfg['gid'], cfg['gid'])
@@ -367,21 +410,42 @@ def wait_and_record(p1, exit_file, started):
 
 
 def run_init(cfg, rfd):
-    """PID 1: start the workload, forward signals to it, reap every orphan."""
+    """PID 1: start the workload, forward signals to it, reap every orphan.
+
+    The init runs no program and needs no privilege but CAP_KILL (to signal
+    a workload that runs as another user): its bounding set is the
+    workload's (pid1() dropped it), no_new_privs is set, and once the
+    workload is forked it keeps only CAP_KILL.
+
+    The forwarding handlers are in place before the caller learns that the
+    container started (the report pipe's end): a namespace's init ignores a
+    signal it has no handler for, so an early `stop` would otherwise be lost
+    and end in SIGKILL. The signals stay blocked until the workload's PID is
+    known, then any that came meanwhile are forwarded.
+    """
+    workload = []
+
+    def forward(signum, _frame):
+        try:
+            os.kill(workload[0], signum)
+        except (IndexError, OSError):
+            pass
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
+    for s in FORWARDED_SIGNALS:
+        signal.signal(s, forward)
     child = os.fork()
     if child == 0:
         for s in FORWARDED_SIGNALS:
             signal.signal(s, signal.SIG_DFL)
-        exec_workload(cfg, rfd)
+        exec_workload(cfg, rfd)  # unblocks every signal right before execve
+    workload.append(child)
+    try:
+        limit_capabilities([CAP_KILL])
+    except SetupError as e:
+        report(rfd, 'error the init: %s' % e)
+        os.kill(child, signal.SIGKILL)
     os.close(rfd)
-
-    def forward(signum, _frame):
-        try:
-            os.kill(child, signum)
-        except OSError:
-            pass
-    for s in FORWARDED_SIGNALS:
-        signal.signal(s, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)
     while True:
         try:
             pid, status = os.wait()
@@ -430,6 +494,10 @@ def pid1(cfg, rfd, cgroup_token=None):
         if cfg.get('cgroupns'):
             # only now: the container's cgroup becomes the namespace's root
             unshare(CLONE_NEWCGROUP)
+        if cfg.get('init', True):
+            # the init keeps no more than its workload may ever have
+            drop_bounding_set(cfg.get('caps_keep'))
+            prctl(PR_SET_NO_NEW_PRIVS, 1)
     except Exception as e:  # noqa: BLE001 pylint: disable=broad-except
         report(rfd, 'error %s' % e)
         os._exit(126)

@@ -21,7 +21,9 @@ description:
     urandom, tty, pts, shm); the hostname; cgroup limits (see M(nodocker.lab.cgroup));
     a reduced capability bounding set and C(no_new_privs).
   - Detached; the container keeps running after the task. With O(init=true) a small
-    init is PID 1; it forwards signals to the command and reaps orphans.
+    init is PID 1; it forwards signals to the command and reaps orphans. The init has
+    the container's bounding set and C(no_new_privs) too, and keeps only C(CAP_KILL)
+    (to signal a command that runs as another user).
   - Stdout and stderr go to C(/var/lib/nodocker-lab/containers/NAME/container.log);
     the exit status is recorded in C(exit.json) beside it.
   - The same definition again is unchanged. A changed definition recreates the container

@@ -82,11 +82,11 @@ rc:
   returned: always
   type: int
 stdout:
-  description: Standard output.
+  description: Standard output (without trailing newlines, as M(ansible.builtin.command) returns it).
   returned: always
   type: str
 stderr:
-  description: Standard error.
+  description: Standard error (without trailing newlines).
   returned: always
   type: str
 stdout_lines:

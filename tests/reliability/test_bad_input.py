@@ -11,10 +11,13 @@ from __future__ import absolute_import, division, print_function
 
 import json
 import os
+import shlex
 import subprocess
 
 import pytest
 import yaml
+
+from tests.reliability.conftest import PYTHON, ROOT
 
 NS = 'relbad'
 OK_ROOT = '/var/lib/ndl-relbad/rootfs'
@@ -68,13 +71,21 @@ CASES = [
     ('container', {'name': 'relbad', 'rootfs': OK_ROOT, 'memory': '-1G'}, 'memory'),
     ('container', {'name': 'relbad', 'rootfs': OK_ROOT, 'netns': 'no-such-ns'}, 'no-such-ns'),
     ('container', {'name': 'relbad', 'rootfs': OK_ROOT, 'user': 'nobody-here'}, 'nobody-here'),
+    ('container', {'name': 'relbad', 'rootfs': OK_ROOT, 'hostname': 'h' * 65}, 'at most 64'),
+    # gets as far as the container's cgroup, monitor and PID 1 before the exec fails
+    ('container', {'name': 'relbad', 'rootfs': OK_ROOT, 'command': ['/bin/nosuchcommand']},
+     'command not found'),
 ]
 
+# Everything a failed task could leave in the host: namespaces, links, addresses,
+# routes, neighbours, FDB, the runtime's state, cgroups, the host's mount table and
+# its processes (but this snapshot's own shell and its children: ps, awk).
 SNAP = ('ip netns list | sort; ip -n %s -d link show | sed "s/^[0-9]*://"; '
         'ip -n %s addr; ip -n %s route; ip -n %s neigh; bridge -n %s fdb show; '
         'ls -R /var/lib/nodocker-lab /run/nodocker-lab 2>/dev/null | grep -v "^runtime"; '
         'find /sys/fs/cgroup/*/$(cat /run/nodocker-lab/cgroup-parent) -maxdepth 1 -type d '
-        '2>/dev/null | sort' % ((NS,) * 5))
+        '2>/dev/null | sort; echo "-- mounts"; cat /proc/self/mountinfo; echo "-- processes"; '
+        'ps -e -o pid=,ppid=,stat=,args= | awk -v me=$$ \'$1 != me && $2 != me\'' % ((NS,) * 5))
 
 
 @pytest.fixture(scope='module')
@@ -115,3 +126,27 @@ def test_bad_input_fails_clearly_without_change(badhost):
     after = badhost.sh('host1', SNAP, check=False).stdout
     assert before == after, 'the host changed:\n--- before\n%s\n--- after\n%s' % (before, after)
     assert not problems, '\n'.join(problems)
+
+
+# The container module run by hand (no Ansible: arguments on stdin) inside a user
+# namespace that maps only uid/gid 0. Root in it may make the cgroup and the
+# container's processes, but the kernel refuses the default uid map (0 -> 100000,
+# 65536 ids): 100000 does not exist in the parent user namespace. Validation cannot
+# know that; write_id_maps() gets EPERM from the kernel.
+USERNS_MODULE = ('echo %s | env PYTHONPATH=%s unshare --user --map-root-user -- '
+                 '%s -m ansible_collections.nodocker.lab.plugins.modules.container')
+
+
+def test_uid_map_refused_by_the_kernel_leaves_nothing(badhost):
+    args = {'ANSIBLE_MODULE_ARGS': {'name': 'relbad', 'rootfs': OK_ROOT, 'userns': True,
+                                    'command': ['busybox', 'sleep', '60']}}
+    cmd = USERNS_MODULE % (shlex.quote(json.dumps(args)),
+                           shlex.quote(os.path.join(ROOT, 'collections')), PYTHON)
+    before = badhost.sh('host1', SNAP, check=False).stdout
+    p = badhost.sh('host1', cmd, check=False)
+    out = json.loads(p.stdout[p.stdout.index('{'):])
+    after = badhost.sh('host1', SNAP, check=False).stdout
+    assert out.get('failed') and not out.get('changed'), out
+    assert 'cannot grant uid/gid map' in out['msg'], out
+    assert 'Traceback' not in out['msg'], out
+    assert before == after, 'the host changed:\n--- before\n%s\n--- after\n%s' % (before, after)

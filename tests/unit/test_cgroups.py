@@ -36,8 +36,8 @@ def _fill_v2(d):
 def fake_mkdir(monkeypatch):
     real = cg._mkdirs
 
-    def mkdirs(path):
-        real(path)
+    def mkdirs(path, undo=None):
+        real(path, undo)
         _fill_v2(path)
     monkeypatch.setattr(cg, '_mkdirs', mkdirs)
 
@@ -157,3 +157,170 @@ def test_spec_rejects(kwargs, match):
 def test_name_rejects_path():
     with pytest.raises(ValueError):
         cg.CgroupSpec('../etc')
+
+
+# ---------------------------------------------------------------- a failed create
+
+@pytest.fixture
+def cgroupfs(monkeypatch):
+    """The fake tree behaves like cgroupfs where the rollback needs it.
+
+    rmdir removes a cgroup with its control files (a plain directory with
+    files would refuse), but never one with a child cgroup; a write to
+    cgroup.subtree_control adds or removes controllers (``+cpu``/``-cpu``)
+    instead of replacing the file; a path in ``refuse`` fails like the kernel
+    refusing the value.
+    """
+    real_rmdir, real_write = os.rmdir, cg.write_file
+    refuse = set()
+    log = []
+
+    def rmdir(path):
+        if any(os.path.isdir(os.path.join(path, n)) for n in os.listdir(path)):
+            raise OSError(39, 'Directory not empty', path)
+        for n in os.listdir(path):
+            os.unlink(os.path.join(path, n))
+        real_rmdir(path)
+
+    def write(path, value):
+        log.append((path, str(value)))
+        if path in refuse:
+            raise cg.CgroupError('writing %r to %s failed: Device or resource busy'
+                                 % (str(value), path))
+        if os.path.basename(path) == 'cgroup.subtree_control':
+            if not os.path.isdir(os.path.dirname(path)):
+                raise cg.CgroupError('no such cgroup: %s' % path)
+            cur = set((cg._read_opt(path) or '').split())
+            for tok in str(value).split():
+                (cur.add if tok[0] == '+' else cur.discard)(tok[1:])
+            with open(path, 'w') as f:
+                f.write(' '.join(sorted(cur)))
+            return
+        real_write(path, value)
+    monkeypatch.setattr(cg.os, 'rmdir', rmdir)
+    monkeypatch.setattr(cg, 'write_file', write)
+    return refuse, log
+
+
+def _v1_tree(tmp_path):
+    root = str(tmp_path / 'cg1')
+    for c in ('cpu', 'cpuacct', 'memory', 'pids'):
+        os.makedirs(os.path.join(root, c))
+        open(os.path.join(root, c, 'cgroup.procs'), 'w').close()
+    open(os.path.join(root, 'memory', 'memory.swappiness'), 'w').close()
+    return root
+
+
+def _tree(root):
+    """Every directory and file below root with its content (for before/after)."""
+    out = {}
+    for dirpath, dirs, files in os.walk(root):
+        out[dirpath] = None
+        for n in files:
+            with open(os.path.join(dirpath, n)) as f:
+                out[os.path.join(dirpath, n)] = f.read()
+    return out
+
+
+def test_v1_failed_create_removes_the_parents_it_made(tmp_path, cgroupfs):
+    refuse, _log = cgroupfs
+    root = _v1_tree(tmp_path)
+    before = _tree(root)
+    spec = cg.CgroupSpec('RED', root=root, parent='nodocker-lab/deep', memory='64M',
+                         cpu_quota=40000, pids_max=16)
+    refuse.add(root + '/pids/nodocker-lab/deep/RED/pids.max')
+    with pytest.raises(cg.CgroupError, match='pids.max'):
+        cg.ensure_cgroup(spec)
+    assert _tree(root) == before
+
+
+def test_v1_failed_create_keeps_parents_it_did_not_make(tmp_path, cgroupfs):
+    refuse, _log = cgroupfs
+    root = _v1_tree(tmp_path)
+    for c in ('cpu', 'memory', 'pids'):
+        os.makedirs(os.path.join(root, c, 'nodocker-lab', 'BLUE'))
+    before = _tree(root)
+    refuse.add(root + '/memory/nodocker-lab/RED/memory.limit_in_bytes')
+    with pytest.raises(cg.CgroupError):
+        cg.ensure_cgroup(cg.CgroupSpec('RED', root=root, memory='64M'))
+    assert _tree(root) == before
+
+
+def test_v1_failed_change_restores_the_limits_it_wrote(tmp_path, cgroupfs):
+    """An existing cgroup: the limits written before the refused one go back."""
+    refuse, _log = cgroupfs
+    root = _v1_tree(tmp_path)
+    spec = cg.CgroupSpec('RED', root=root, cpu_quota=40000, memory='64M', pids_max=16)
+    cg.ensure_cgroup(spec)
+    with open(root + '/cpu/nodocker-lab/RED/cpu.cfs_period_us', 'w') as f:
+        f.write('100000')  # the kernel's file (the fake has only what was written)
+    before = _tree(root)
+    refuse.add(root + '/memory/nodocker-lab/RED/memory.limit_in_bytes')
+    with pytest.raises(cg.CgroupError):
+        cg.ensure_cgroup(cg.CgroupSpec('RED', root=root, cpu_quota=20000, cpu_period=50000,
+                                       memory='32M', pids_max=8))
+    assert _tree(root) == before
+
+
+@pytest.mark.parametrize('already', ['', 'cpu'])
+def test_v2_failed_create_undoes_subtree_control_and_parents(
+        tmp_path, fake_mkdir, cgroupfs, already):
+    refuse, log = cgroupfs
+    root = _v2_tree(tmp_path)
+    with open(root + '/cgroup.subtree_control', 'w') as f:
+        f.write(already)
+    before = _tree(root)
+    refuse.add(root + '/nodocker-lab/deep/RED/pids.max')
+    spec = cg.CgroupSpec('RED', root=root, parent='nodocker-lab/deep', memory='64M',
+                         pids_max=16)
+    with pytest.raises(cg.CgroupError, match='pids.max'):
+        cg.ensure_cgroup(spec)
+    assert _tree(root) == before
+    # undone in reverse: the deepest parent's controllers first, the root's last
+    undos = [(p, v) for p, v in log if v.startswith('-')]
+    assert undos[0][0] == root + '/nodocker-lab/deep/cgroup.subtree_control'
+    assert undos[-1][0] == root + '/cgroup.subtree_control'
+    assert (root + '/cgroup.subtree_control', '-cpu') not in undos or not already
+
+
+def test_v2_failed_controller_switch_undoes_the_earlier_ones(tmp_path, fake_mkdir, cgroupfs):
+    refuse, _log = cgroupfs
+    root = _v2_tree(tmp_path)
+    before = _tree(root)
+    # the kernel refuses +pids in the project parent (e.g. a threaded subtree)
+    os.makedirs(root + '/nodocker-lab')
+    refuse.add(root + '/nodocker-lab/cgroup.subtree_control')
+    before = _tree(root)
+    with pytest.raises(cg.CgroupError):
+        cg.ensure_cgroup(cg.CgroupSpec('RED', root=root, pids_max=16))
+    assert _tree(root) == before  # +cpu +memory +pids on the root undone, parent kept
+
+
+def test_v2_swappiness_needs_memory_swap_max(tmp_path, monkeypatch, cgroupfs):
+    """No swap accounting (no memory.swap.max): swappiness 0 is refused, nothing left."""
+    root = _v2_tree(tmp_path)
+    real = cg._mkdirs
+
+    def mkdirs_no_swap(path, undo=None):
+        real(path, undo)
+        _fill_v2(path)
+        os.unlink(os.path.join(path, 'memory.swap.max'))
+    monkeypatch.setattr(cg, '_mkdirs', mkdirs_no_swap)
+    before = _tree(root)
+    spec = cg.CgroupSpec('RED', root=root, memory='64M', swappiness=0)
+    with pytest.raises(cg.CgroupError, match='memory.swap.max'):
+        cg.ensure_cgroup(spec)
+    assert _tree(root) == before
+    # once a parent with the memory controller shows the kernel's answer, the
+    # refusal comes before anything is made, in check mode too
+    os.makedirs(root + '/nodocker-lab')
+    with open(root + '/nodocker-lab/cgroup.controllers', 'w') as f:
+        f.write('cpu memory pids')
+    before = _tree(root)
+    for check in (True, False):
+        with pytest.raises(cg.CgroupError, match='no memory.swap.max'):
+            cg.ensure_cgroup(spec, check_mode=check)
+    assert _tree(root) == before
+    with open(root + '/nodocker-lab/memory.swap.max', 'w') as f:
+        f.write('max')
+    assert cg.ensure_cgroup(spec, check_mode=True)['changed']

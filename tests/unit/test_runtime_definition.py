@@ -49,3 +49,25 @@ def test_user_from_passwd(tmp_path):
     (tmp_path / 'etc/passwd').write_text('root:x:0:0::/root:/bin/sh\nstudent:x:1000:1001::/home:/bin/sh\n')
     d = rt.build_definition(_params(tmp_path, user='student'))
     assert (d['uid'], d['gid']) == (1000, 1001)
+
+
+class _FakeModule:
+    check_mode = False
+
+    def __init__(self, **params):
+        self.params = dict(name='RED', command=None, argv=None, env=None, cwd=None,
+                           user=None, timeout=None)
+        self.params.update(params)
+
+    def fail_json(self, **kw):
+        raise AssertionError(kw)
+
+
+def test_exec_module_output_has_no_trailing_newline(monkeypatch):
+    """As ansible.builtin.command: `stdout == 'hello'` holds for `echo hello`."""
+    monkeypatch.setattr(rt, 'exec_in_container',
+                        lambda *a, **kw: {'rc': 0, 'stdout': 'hello\nworld\n\n', 'stderr': 'warn\r\n'})
+    monkeypatch.setattr(rt, 'container_status', lambda name: {'pid': 42})
+    r = rt.run_container_exec(_FakeModule(command='echo hello'))
+    assert r['stdout'] == 'hello\nworld' and r['stdout_lines'] == ['hello', 'world']
+    assert r['stderr'] == 'warn' and r['commands'] == ["nsenter --all --target 42 /bin/sh -c 'echo hello'"]

@@ -105,3 +105,61 @@ def test_marshalled_config_round_trip():
     cfg = {'name': 'RED', 'command': ['busybox', 'true'], 'env': {'PATH': '/bin'},
            'uid_map': None, 'caps_keep': [0, 1], 'init': True, 'limits': {'memory': 1 << 20}}
     assert marshal.loads(marshal.dumps(cfg)) == cfg
+
+
+def _status_field(pid, field):
+    with open('/proc/%s/status' % pid) as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return line.split()[1]
+    return None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason='dropping capabilities needs them first')
+def test_init_capabilities_and_bounding_set_dropped_twice(tmp_path):
+    """What PID 1 does (in a fork here): the bounding set reduced, then only
+    CAP_KILL kept; a second drop (the workload's, after the init's) skips the
+    capabilities already gone, though CAP_SETPCAP is no longer held."""
+    out = tmp_path / 'caps'
+
+    def child():
+        rs.drop_bounding_set([0, rs.CAP_KILL])
+        rs.limit_capabilities([rs.CAP_KILL])
+        rs.drop_bounding_set([rs.CAP_KILL, 0])  # a fork of the init: nothing to do
+        del rs._BOUNDED[:]  # as if it had not been done here: every drop is refused
+        rs.drop_bounding_set([0, rs.CAP_KILL])
+        try:
+            del rs._BOUNDED[:]
+            rs.drop_bounding_set([rs.CAP_KILL])  # CAP_CHOWN is still there: an error
+        except rs.SetupError as e:
+            assert 'PR_CAPBSET_DROP, 0' in str(e)
+        else:
+            raise AssertionError('dropping without CAP_SETPCAP did not fail')
+        fields = ('CapBnd', 'CapEff', 'CapPrm', 'CapInh')
+        out.write_text(' '.join(_status_field('self', f) for f in fields))
+        os._exit(0)
+    pid = _forked(child)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert out.read_text().split() == ['0000000000000021', '0000000000000020',
+                                       '0000000000000020', '0000000000000000']
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason='the init drops capabilities')
+def test_init_forwards_a_sigterm_sent_as_soon_as_the_start_is_reported(tmp_path):
+    """The caller may stop the container the moment the report pipe ends: the
+    init must already forward SIGTERM then (it exits with the workload's
+    status, 128+15, instead of being killed by the signal itself)."""
+    r, w = os.pipe()
+    cfg = {'command': ['sleep', '30'], 'env': {'PATH': '/usr/bin:/bin'}, 'cwd': '/',
+           'uid': os.getuid(), 'gid': os.getgid(), 'caps_keep': list(range(41))}
+
+    def child():
+        os.close(r)
+        rs.run_init(cfg, w)
+    init = _forked(child)
+    os.close(w)
+    assert os.read(r, 100) == b''  # end of file: the workload exec'd
+    os.close(r)
+    os.kill(init, 15)
+    _pid, status = os.waitpid(init, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 143, status
