@@ -36,3 +36,23 @@ attributes:
     description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 '''
+
+    # The network modules that act inside a namespace or on existing links.
+    NETLINK = r'''
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details:
+      - >-
+        A network namespace or link that does not exist yet is taken to be made by an
+        earlier task of the same play (in check mode that task only reports it). The
+        task warns, reports C(changed) and returns an empty C(commands) list. Applied,
+        the same task fails and changes nothing.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+  idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+    support: full
+'''

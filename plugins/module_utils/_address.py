@@ -11,7 +11,7 @@ import ipaddress
 import socket
 
 from ansible_collections.nodocker.lab.plugins.module_utils._netlink import (
-    NamespaceMissing, NetlinkError, Plan, error_text, get_link, ip_cmd, netlink,
+    LinkMissing, Missing, NetlinkError, Plan, fail_missing, error_text, get_link, ip_cmd, netlink,
     netns_label, require_namespaces, require_pyroute2)
 from ansible_collections.nodocker.lab.plugins.module_utils._validate import (
     check_ifname, check_netns_name, parse_interface)
@@ -106,8 +106,8 @@ def run_address(module):
         with netlink(v['netns'], reader=True) as ipr:
             link = get_link(ipr, v['dev'])
             if link is None:
-                raise NamespaceMissing('link %s does not exist in %s (nothing was changed)'
-                                       % (v['dev'], netns_label(v['netns'])))
+                raise LinkMissing('link %s does not exist in %s (nothing was changed)'
+                                  % (v['dev'], netns_label(v['netns'])))
             index = link['index']
             have = current_addresses(ipr, index)
             want = v['addresses']
@@ -141,8 +141,8 @@ def run_address(module):
             after = [a for a in have if a not in to_del] + to_add
             if plan.changed and not module.check_mode:
                 after = current_addresses(ipr, index)
-    except NamespaceMissing as e:
-        module.fail_json(msg=str(e))
+    except Missing as e:
+        fail_missing(module, e)
     except (NetlinkError, OSError) as e:
         module.fail_json(msg='address on %s: %s (the link was put back as it was; '
                              'commands lists what was attempted, the last one failed)'

@@ -29,8 +29,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.nodocker.lab.plugins.module_utils._netlink import (
-    BatchFailed, NamespaceMissing, NetlinkError, Plan, bridge_cmd, error_text, get_link,
-    link_kind, neigh_message, netlink, require_pyroute2)
+    BatchFailed, LinkMissing, Missing, NetlinkError, Plan, bridge_cmd, error_text, fail_missing,
+    get_link, link_kind, neigh_message, netlink, require_pyroute2)
 from ansible_collections.nodocker.lab.plugins.module_utils._validate import (
     check_ifname, check_netns_name, normalize_mac, parse_ip)
 
@@ -198,7 +198,7 @@ def command_for(netns, dev, op, e, dev_vni, dev_port):
 def read_device(ipr, dev, netns):
     msg = get_link(ipr, ifname=dev)
     if msg is None:
-        raise ValueError('device %r not found in %s' % (dev, netns or 'this namespace'))
+        raise LinkMissing('device %r not found in %s' % (dev, netns or 'this namespace'))
     if link_kind(msg) != 'vxlan':
         raise ValueError('device %r is a %s device; FDB entries with dst need a vxlan '
                          'device' % (dev, link_kind(msg)))
@@ -294,7 +294,9 @@ def run_fdb(module):
                 after = apply_ops(before, ops)
             else:
                 after = dump_entries(ipr, index, dev_vni, dev_port)
-    except (NamespaceMissing, ValueError) as e:
+    except Missing as e:
+        fail_missing(module, e, commands=plan.commands)
+    except ValueError as e:
         module.fail_json(msg=str(e), commands=plan.commands)
     except RequestFailed as e:
         module.fail_json(msg='fdb on %s: the kernel refused %s' % (dev, e), commands=plan.commands)

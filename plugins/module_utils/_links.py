@@ -19,7 +19,7 @@ import contextlib
 import os
 
 from ansible_collections.nodocker.lab.plugins.module_utils._netlink import (
-    NamespaceMissing, NetlinkError, Plan, error_text, get_link, ip_cmd, link_facts,
+    LinkMissing, Missing, NetlinkError, Plan, fail_missing, error_text, get_link, ip_cmd, link_facts,
     link_kind, netlink, netns_label, netnsid_of, open_netns_fd, require_namespaces,
     require_pyroute2, same_netns)
 from ansible_collections.nodocker.lab.plugins.module_utils._validate import (
@@ -218,7 +218,9 @@ def run_veth(module):
             if plan.changed and not module.check_mode and v['state'] == 'present':
                 after = veth_facts(v, get_link(ipr, v['name']),
                                    get_link(pipr, v['peer']), ipr, pipr)
-    except (NamespaceMissing, TaskError) as e:
+    except Missing as e:
+        fail_missing(module, e, commands=plan.commands)
+    except TaskError as e:
         module.fail_json(msg=str(e), commands=plan.commands)
     except (NetlinkError, OSError) as e:
         module.fail_json(msg='veth %s: %s' % (v['name'], error_text(e)), commands=plan.commands)
@@ -280,8 +282,8 @@ def run_bridge(module):
                 for port in v['ports']:
                     msg = get_link(ipr, port)
                     if msg is None:
-                        raise TaskError('port %s does not exist in %s; create it first '
-                                        '(nothing was changed)' % (port, netns_label(v['netns'])))
+                        raise LinkMissing('port %s does not exist in %s; create it first '
+                                          '(nothing was changed)' % (port, netns_label(v['netns'])))
                     port_links[port] = msg
                 bridge_index = bridge['index'] if bridge is not None else None
                 if bridge is None:
@@ -303,7 +305,9 @@ def run_bridge(module):
                 if plan.changed and not module.check_mode:
                     ports_after = bridge_ports(ipr, bridge_index)
                 after = dict(name=v['name'], netns=v['netns'], ports=ports_after)
-    except (NamespaceMissing, TaskError) as e:
+    except Missing as e:
+        fail_missing(module, e, commands=plan.commands)
+    except TaskError as e:
         module.fail_json(msg=str(e), commands=plan.commands)
     except (NetlinkError, OSError) as e:
         for fn in undo:
@@ -394,14 +398,14 @@ def run_link(module):
             msgs = dict((n, get_link(ipr, n)) for n in v['names'])
             missing = [n for n, m in msgs.items() if m is None]
             if missing and v['state'] != 'absent':
-                raise TaskError('link %s does not exist in %s (nothing was changed)'
-                                % (', '.join(missing), netns_label(v['netns'])))
+                raise LinkMissing('link %s does not exist in %s (nothing was changed)'
+                                  % (', '.join(missing), netns_label(v['netns'])))
             master_index = None
             if v['master']:
                 master = get_link(ipr, v['master'])
                 if master is None:
-                    raise TaskError('master %s does not exist in %s (nothing was changed)'
-                                    % (v['master'], netns_label(v['netns'])))
+                    raise LinkMissing('master %s does not exist in %s (nothing was changed)'
+                                      % (v['master'], netns_label(v['netns'])))
                 master_index = master['index']
             for name in v['names']:
                 msg = msgs[name]
@@ -417,7 +421,9 @@ def run_link(module):
             if plan.changed and not module.check_mode and v['state'] != 'absent':
                 after = dict((n, summary(link_facts(ipr, get_link(ipr, n)), *LINK_KEYS))
                              for n in v['names'])
-    except (NamespaceMissing, TaskError) as e:
+    except Missing as e:
+        fail_missing(module, e, commands=plan.commands)
+    except TaskError as e:
         module.fail_json(msg=str(e), commands=plan.commands)
     except (NetlinkError, OSError) as e:
         module.fail_json(msg='link %s: %s' % (', '.join(v['names']), error_text(e)),

@@ -17,7 +17,7 @@ __metaclass__ = type
 import socket
 
 from ansible_collections.nodocker.lab.plugins.module_utils._netlink import (
-    NamespaceMissing, NetlinkError, Plan, error_text, get_link, ip_cmd, neigh_message, netlink,
+    LinkMissing, Missing, NetlinkError, Plan, fail_missing, error_text, get_link, ip_cmd, neigh_message, netlink,
     require_pyroute2)
 from ansible_collections.nodocker.lab.plugins.module_utils._fdb import (
     RequestFailed, phased, run_requests)
@@ -146,7 +146,7 @@ def run_neigh(module):
         with netlink(netns, reader=True) as ipr:
             msg = get_link(ipr, ifname=dev)
             if msg is None:
-                raise ValueError('device %r not found in %s' % (dev, netns or 'this namespace'))
+                raise LinkMissing('device %r not found in %s' % (dev, netns or 'this namespace'))
             index = msg['index']
             before = dump_entries(ipr, index)
             ops = compute_changes(before, entries, state)
@@ -161,7 +161,9 @@ def run_neigh(module):
                 after = apply_ops(before, ops)
             else:
                 after = dump_entries(ipr, index)
-    except (NamespaceMissing, ValueError) as e:
+    except Missing as e:
+        fail_missing(module, e, commands=plan.commands)
+    except ValueError as e:
         module.fail_json(msg=str(e), commands=plan.commands)
     except RequestFailed as e:
         module.fail_json(msg='neigh on %s: the kernel refused %s' % (dev, e), commands=plan.commands)

@@ -59,8 +59,36 @@ ENODEV = 19
 EEXIST = 17
 
 
-class NamespaceMissing(Exception):
-    """A namespace the task must act in does not exist."""
+class Missing(Exception):
+    """A namespace or link the task acts on does not exist, and the task must not
+    create it. Applying, that is bad input: the task fails and changes nothing.
+    In check mode it is expected: an earlier task of the same play that would
+    create it only reported that it would (see ``fail_missing``)."""
+
+
+class NamespaceMissing(Missing):
+    """A network namespace the task must act in does not exist."""
+
+
+class LinkMissing(Missing):
+    """A link (port, master, device) the task needs does not exist."""
+
+
+def fail_missing(module, exc, **result):
+    """Fail on a missing namespace or link, except in check mode.
+
+    ``ansible-playbook --check`` on a fresh host runs ``netns`` (reports RED as
+    to be made, makes nothing) and then ``veth`` with ``netns: RED``: failing
+    there would make a chapter impossible to preview. So in check mode the task
+    warns, reports changed (what it defines would be made once the namespace or
+    link exists) and returns no commands, since it cannot know them."""
+    if module.check_mode:
+        module.warn('%s; in check mode this task assumes an earlier task of the play '
+                    'creates it, and reports what it defines as to be made' % exc)
+        result.update(changed=True, commands=[], missing=str(exc))
+        module.exit_json(**result)
+    result.pop('changed', None)
+    module.fail_json(msg=str(exc), **result)
 
 
 def netns_path(netns):

@@ -10,7 +10,7 @@ __metaclass__ = type
 import ipaddress
 
 from ansible_collections.nodocker.lab.plugins.module_utils._netlink import (
-    NamespaceMissing, NetlinkError, Plan, error_text, get_link, ip_cmd, netlink,
+    LinkMissing, Missing, NetlinkError, Plan, fail_missing, error_text, get_link, ip_cmd, netlink,
     netns_label, require_namespaces, require_pyroute2)
 from ansible_collections.nodocker.lab.plugins.module_utils._validate import (
     check_ifname, check_netns_name, parse_ip, parse_network)
@@ -149,8 +149,8 @@ def run_route(module):
             if v['dev'] is not None:
                 link = get_link(ipr, v['dev'])
                 if link is None:
-                    raise RouteError('dev %s does not exist in %s (nothing was changed)'
-                                     % (v['dev'], netns_label(v['netns'])))
+                    raise LinkMissing('dev %s does not exist in %s (nothing was changed)'
+                                      % (v['dev'], netns_label(v['netns'])))
                 oif = link['index']
             current = find_route(ipr, v)
             before = route_facts(ipr, current, v)
@@ -189,7 +189,9 @@ def run_route(module):
                         after = route_facts(ipr, find_route(ipr, v), v)
                 else:
                     after = before
-    except (NamespaceMissing, RouteError) as e:
+    except Missing as e:
+        fail_missing(module, e)
+    except RouteError as e:
         module.fail_json(msg=str(e))
     except (NetlinkError, OSError) as e:
         module.fail_json(msg='route %s: the kernel answers "%s"'

@@ -37,8 +37,8 @@ __metaclass__ = type
 import os
 
 from ansible_collections.nodocker.lab.plugins.module_utils._netlink import (
-    IFF_UP, NamespaceMissing, NetlinkError, Plan, error_text, get_link, ip_cmd,
-    link_kind, netlink, netns_exists, netns_path, require_pyroute2)
+    IFF_UP, Missing, NamespaceMissing, NetlinkError, Plan, error_text, fail_missing, get_link,
+    ip_cmd, link_kind, netlink, netns_exists, netns_path, require_pyroute2)
 from ansible_collections.nodocker.lab.plugins.module_utils._validate import (
     check_ifname, check_mtu, check_netns_name, parse_ip)
 
@@ -254,7 +254,9 @@ def run_vxlan(module):
         module.fail_json(msg=str(e))
     try:
         return apply(want, module.check_mode)
-    except (NamespaceMissing, ValueError) as e:
+    except Missing as e:
+        fail_missing(module, e)
+    except ValueError as e:
         module.fail_json(msg=str(e))
     except (NetlinkError, OSError) as e:
         module.fail_json(msg='vxlan %s: %s' % (want['name'], error_text(e)))
