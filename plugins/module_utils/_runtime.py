@@ -158,24 +158,60 @@ def parse_user(user, rootdirs):
     return uid, gid
 
 
+def image_layers_and_config(name, store_root):
+    """An image of the local store -> (its layer directories, top first; the
+    ``config`` part of its image configuration: Entrypoint, Cmd, Env, ...)."""
+    # only containers started from an image pay for the image store's imports
+    from ansible_collections.nodocker.lab.plugins.module_utils._image import (
+        DEFAULT_STORE, Store, layer_paths, normalized_name)
+    store = Store(store_root or DEFAULT_STORE)
+    ref = store.read_ref(name)
+    if ref is None:
+        want = normalized_name(name)
+        ref = next((r for r in store.all_refs()
+                    if r.get('name') and normalized_name(r['name']) == want), None)
+    if ref is None:
+        raise ValueError('image %r is not in the image store %s: import or pull it first '
+                         'with nodocker.lab.image' % (name, store.root))
+    layers = layer_paths(store, ref.get('diff_ids') or [])
+    gone = [d for d in layers if not os.path.isdir(d)]
+    if gone or not layers:
+        raise ValueError('image %r in %s lacks layer directories %s: import it again'
+                         % (name, store.root, ', '.join(gone) or '(none listed)'))
+    try:
+        with open(store.config_path(ref['config_digest'])) as f:
+            config = json.load(f).get('config') or {}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError('image %r in %s: its configuration cannot be read (%s)'
+                         % (name, store.root, e))
+    return layers, config
+
+
 def build_definition(p):
     """Module params -> a validated, JSON-able definition (raises ValueError)."""
     name = check_container_name(p['name'])
     rootfs, lowerdirs = p.get('rootfs'), p.get('lowerdirs') or []
-    if bool(rootfs) == bool(lowerdirs):
-        raise ValueError('give exactly one of rootfs (a directory) or lowerdirs '
-                         '(overlay layers, top first)')
+    image, image_config = p.get('image'), {}
+    if sum(1 for given in (rootfs, lowerdirs, image) if given) != 1:
+        raise ValueError('give exactly one of rootfs (a directory), lowerdirs '
+                         '(overlay layers, top first) or image (from the image store)')
+    if image:
+        lowerdirs, image_config = image_layers_and_config(image, p.get('image_store'))
     rootdirs = [rootfs] if rootfs else list(lowerdirs)
     for d in rootdirs:
         if not os.path.isabs(d):
             raise ValueError('root filesystem %r must be an absolute path' % d)
         if not os.path.isdir(d):
             raise ValueError('root filesystem %r does not exist (or is not a directory)' % d)
-    command = p.get('command') or ['/bin/sh']
+    command = (p.get('command')
+               or (image_config.get('Entrypoint') or []) + (image_config.get('Cmd') or [])
+               or ['/bin/sh'])
     if isinstance(command, str):
         command = shlex.split(command)
     env = {'PATH': DEFAULT_PATH, 'HOME': '/', 'TERM': 'xterm'}
-    for k, v in (p.get('env') or {}).items():
+    # the image's Env first, the task's env over it (docker run -e does the same)
+    image_env = dict(e.split('=', 1) for e in image_config.get('Env') or [] if '=' in e)
+    for k, v in list(image_env.items()) + list((p.get('env') or {}).items()):
         if not k or '=' in k:
             raise ValueError('environment variable name %r is invalid' % k)
         env[str(k)] = str(v)
@@ -185,7 +221,7 @@ def build_definition(p):
     netns = p.get('netns')
     if netns:
         check_netns_name(netns, 'netns')
-    uid, gid = parse_user(p.get('user'), rootdirs)
+    uid, gid = parse_user(p.get('user') or image_config.get('User') or None, rootdirs)
     userns = bool(p.get('userns'))
     uid_map = gid_map = None
     if userns:
@@ -202,15 +238,20 @@ def build_definition(p):
             raise ValueError('unknown capability %r (known: %s)' % (c, ', '.join(CAP_NAMES)))
     limits = dict((k, p.get(k)) for k in LIMIT_KEYS if p.get(k) is not None)
     spec = CgroupSpec(name, parent=p.get('cgroup_parent'), **limits)  # validates limits
-    return {
+    defn = {
         'name': name, 'rootfs': rootfs, 'lowerdirs': list(lowerdirs),
-        'command': [str(c) for c in command], 'env': env, 'cwd': p.get('cwd') or '/',
+        'command': [str(c) for c in command], 'env': env,
+        'cwd': p.get('cwd') or image_config.get('WorkingDir') or '/',
         'uid': uid, 'gid': gid, 'hostname': hostname, 'netns': netns or None,
         'userns': userns, 'uid_map': uid_map, 'gid_map': gid_map,
         'cgroupns': bool(p.get('cgroupns')), 'init': p.get('init', True) is not False,
         'capabilities': sorted(set(caps)), 'cgroup_parent': spec.parent,
         'limits': spec.limits,
     }
+    if image:
+        # only then: definitions of containers made without an image stay as they were
+        defn['image'] = image
+    return defn
 
 
 def definition_hash(defn):

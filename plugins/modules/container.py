@@ -47,26 +47,41 @@ options:
     choices: [ started, stopped, absent ]
     default: started
   rootfs:
-    description: A directory used as the root filesystem (bind-mounted). Exclusive with O(lowerdirs).
+    description: A directory used as the root filesystem (bind-mounted). Exclusive with O(lowerdirs) and O(image).
     type: path
   lowerdirs:
     description:
       - Image layers, top first, mounted as an overlay whose upper directory is
-        C(/var/lib/nodocker-lab/containers/NAME/upper). Exclusive with O(rootfs).
+        C(/var/lib/nodocker-lab/containers/NAME/upper). Exclusive with O(rootfs) and O(image).
     type: list
     elements: path
+  image:
+    description:
+      - An image in the local image store (imported or pulled by M(nodocker.lab.image)),
+        by the name given there; C(nginx) also finds C(docker.io/library/nginx:latest).
+        Its layers become the overlay's lower directories, as with O(lowerdirs).
+      - The image's configuration gives the defaults of O(command) (C(Entrypoint) +
+        C(Cmd)), O(cwd) (C(WorkingDir)), O(user) (C(User)) and environment (C(Env), under
+        O(env)), as C(docker run) does.
+      - An image that is pulled again with new layers changes the definition, so the
+        container is recreated on it. Exclusive with O(rootfs) and O(lowerdirs).
+    type: str
+  image_store:
+    description: The image store O(image) is looked up in (the M(nodocker.lab.image) O(nodocker.lab.image#module:store)).
+    type: path
+    default: /var/lib/nodocker-lab/images
   command:
-    description: The command (argv). Looked up in the container's C(PATH).
+    description:
+      - The command (argv). Looked up in the container's C(PATH).
+      - Defaults to the image's C(Entrypoint) + C(Cmd) with O(image), otherwise C(/bin/sh).
     type: list
     elements: str
-    default: [ /bin/sh ]
   env:
     description: Environment variables added to C(PATH), C(HOME), C(TERM), C(HOSTNAME).
     type: dict
   cwd:
-    description: Working directory inside the container.
+    description: Working directory inside the container. Defaults to the image's C(WorkingDir) with O(image), otherwise C(/).
     type: str
-    default: /
   user:
     description: C(uid[:gid]) or a name from the container's C(/etc/passwd).
     type: str
@@ -197,9 +212,11 @@ def main():
             state=dict(type='str', choices=['started', 'stopped', 'absent'], default='started'),
             rootfs=dict(type='path'),
             lowerdirs=dict(type='list', elements='path'),
-            command=dict(type='list', elements='str', default=['/bin/sh']),
+            image=dict(type='str'),
+            image_store=dict(type='path', default='/var/lib/nodocker-lab/images'),
+            command=dict(type='list', elements='str'),
             env=dict(type='dict'),
-            cwd=dict(type='str', default='/'),
+            cwd=dict(type='str'),
             user=dict(type='str'),
             hostname=dict(type='str'),
             netns=dict(type='str'),
@@ -217,9 +234,9 @@ def main():
             swappiness=dict(type='int'),
             pids_max=dict(type='str'),
         ),
-        mutually_exclusive=[('rootfs', 'lowerdirs')],
-        required_if=[('state', 'started', ('rootfs', 'lowerdirs'), True),
-                     ('state', 'stopped', ('rootfs', 'lowerdirs'), True)],
+        mutually_exclusive=[('rootfs', 'lowerdirs', 'image')],
+        required_if=[('state', 'started', ('rootfs', 'lowerdirs', 'image'), True),
+                     ('state', 'stopped', ('rootfs', 'lowerdirs', 'image'), True)],
         supports_check_mode=True,
     )
     module.exit_json(**run_container(module))

@@ -71,3 +71,54 @@ def test_exec_module_output_has_no_trailing_newline(monkeypatch):
     r = rt.run_container_exec(_FakeModule(command='echo hello'))
     assert r['stdout'] == 'hello\nworld' and r['stdout_lines'] == ['hello', 'world']
     assert r['stderr'] == 'warn' and r['commands'] == ["nsenter --all --target 42 /bin/sh -c 'echo hello'"]
+
+
+# --- a container from an image of the local store ---------------------------------
+
+def _stored_image(tmp_path, name='docker.io/library/app:1'):
+    """A two-layer image imported into a store under tmp_path; returns the store."""
+    from tests.unit.test_image_hostile import docker_archive, entry, layer_tar, run
+    base = [entry('bin', 'dir'), entry('bin/sh', data=b'#!'), entry('etc', 'dir'),
+            entry('etc/passwd', data=b'root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/srv:/bin/sh\n')]
+    top = [entry('srv', 'dir'), entry('srv/app', data=b'x')]
+    src = docker_archive(str(tmp_path / 'app.tar'), [layer_tar(base), layer_tar(top)], tag=name)
+    store = tmp_path / 'images'
+    r = run(store, src, name)
+    return str(store), r['layers']
+
+
+def test_image_gives_layers_and_docker_run_defaults(tmp_path, monkeypatch):
+    store, layers = _stored_image(tmp_path)
+    config = {'Entrypoint': ['/bin/app'], 'Cmd': ['--serve'], 'Env': ['PATH=/app/bin', 'MODE=img'],
+              'WorkingDir': '/srv', 'User': 'app'}
+    real = rt.image_layers_and_config
+    monkeypatch.setattr(rt, 'image_layers_and_config',
+                        lambda name, root: (real(name, root)[0], config))
+    d = rt.build_definition(dict(name='web', image='app:1', image_store=store,
+                                 env={'MODE': 'task'}))
+    assert d['lowerdirs'] == layers and d['image'] == 'app:1' and d['rootfs'] is None
+    assert d['command'] == ['/bin/app', '--serve'] and d['cwd'] == '/srv'
+    assert d['env']['PATH'] == '/app/bin' and d['env']['MODE'] == 'task'
+    assert (d['uid'], d['gid']) == (1000, 1000)
+    # what the task says wins over the image
+    d = rt.build_definition(dict(name='web', image='app:1', image_store=store,
+                                 command=['/bin/sh'], cwd='/', user='0'))
+    assert d['command'] == ['/bin/sh'] and d['cwd'] == '/' and d['uid'] == 0
+
+
+def test_image_real_config_and_short_name(tmp_path):
+    store, layers = _stored_image(tmp_path)
+    d = rt.build_definition(dict(name='web', image='app:1', image_store=store))
+    assert d['lowerdirs'] == layers
+    assert d['command'] == ['/bin/sh']  # the test archive's config has Cmd [/bin/sh]
+
+
+@pytest.mark.parametrize('kw,match', [
+    (dict(image='nosuch:1'), 'is not in the image store'),
+    (dict(image='app:1', rootfs='/'), 'exactly one of'),
+])
+def test_image_bad_input(tmp_path, kw, match):
+    store, _layers = _stored_image(tmp_path)
+    kw.setdefault('image_store', store)
+    with pytest.raises(ValueError, match=match):
+        rt.build_definition(dict(name='web', **kw))
