@@ -3,15 +3,22 @@
 
 Every container pings a container on every other host through the VXLAN;
 a capture on the underlay shows UDP 4789; a ping with DF set at the inner
-MTU passes (the veth MTU leaves room for the 50 bytes of VXLAN).
+MTU passes (the veth MTU leaves room for the 50 bytes of VXLAN). The
+containers of kind ``container`` (host2's c2) also ping from inside, through
+their PID 1's namespaces. The role's guards (--limit, a duplicated IP) fail
+before changing anything. The reset is checked by cleanup.yml.
 """
 
 import json
+import os
 import time
 
 import pytest
 
+from tests.lib import ansible_run
+
 PORT = 4789
+PLAYBOOK = os.path.join(ansible_run.ROOT, 'playbooks', 'ch06_overlay_network.yml')
 
 
 def containers(inventory):
@@ -21,6 +28,28 @@ def containers(inventory):
         for c in hv.get('ch06_containers') or []:
             out.append((h, c))
     return out
+
+
+def kind(inventory, h, c):
+    return c.get('kind', inventory['hosts'][h].get('ch06_container_kind', 'netns'))
+
+
+def real_containers(inventory):
+    """[(host, container)] of kind container."""
+    return [(h, c) for h, c in containers(inventory) if kind(inventory, h, c) == 'container']
+
+
+def pid1(host, name):
+    """PID 1 of a running nodocker.lab container, as the simulated host sees it."""
+    f = host.file('/run/nodocker-lab/containers/%s.json' % name)
+    assert f.exists, 'container %s is not running' % name
+    return json.loads(f.content_string)['pid']
+
+
+def inside(host, name, cmd):
+    """Run cmd in the container's namespaces, as `nodocker.lab.container_exec` would."""
+    return host.run('nsenter --target %d --mount --uts --ipc --net --pid -- %s'
+                    % (pid1(host, name), cmd))
 
 
 def pairs(inventory):
@@ -94,3 +123,61 @@ def test_static_entries_only_for_remote_containers(simhosts, inventory, what):
             # the bridge's own entry for the port (master br0) has no dst
             perm = [e for e in out if 'permanent' in e.get('state', '') and e.get('dst')]
             assert len(perm) == len(remote), out
+
+
+def test_scenario_has_both_kinds(inventory):
+    kinds = set(kind(inventory, h, c) for h, c in containers(inventory))
+    assert kinds == {'netns', 'container'}, kinds
+
+
+def test_containers_run_in_their_namespace_with_their_hostname(simhosts, inventory):
+    for h, c in real_containers(inventory):
+        host = simhosts[h]
+        pid = pid1(host, c['name'])
+        # PID 1 of the container is in the named netns that the veth was cabled to
+        assert host.run('ip netns identify %d' % pid).stdout.split() == [c['name']]
+        r = inside(host, c['name'], 'hostname')
+        assert r.rc == 0 and r.stdout.strip() == c.get('hostname', c['name']), r.stdout + r.stderr
+        # its own root: the busybox layer, where ping is an applet
+        r = inside(host, c['name'], 'readlink /bin/ping')
+        assert r.rc == 0 and r.stdout.strip().endswith('busybox'), r.stdout + r.stderr
+
+
+def test_container_pings_remote_containers_from_inside(simhosts, inventory):
+    reals = real_containers(inventory)
+    assert reals, 'the scenario needs a container of kind container'
+    for h1, c1 in reals:
+        for h2, c2 in containers(inventory):
+            if h2 == h1:
+                continue
+            r = inside(simhosts[h1], c1['name'], 'ping -c 2 -W 2 %s' % c2['ip'])
+            assert r.rc == 0, '%s/%s -> %s/%s: %s' % (h1, c1['name'], h2, c2['name'],
+                                                      r.stdout + r.stderr)
+
+
+def _static_fdb(host):
+    """The role's FDB entries (learned ones come and go with traffic and ageing)."""
+    out = json.loads(host.run('bridge -n overns -j fdb show dev vxlan1').stdout)
+    return sorted((e['mac'], e['dst']) for e in out
+                  if 'permanent' in e.get('state', '') and e.get('dst'))
+
+
+def test_limit_to_one_host_fails_before_changing_anything(simhosts):
+    before = _static_fdb(simhosts['host1'])
+    assert before
+    p = ansible_run.playbook(PLAYBOOK, os.environ['NODOCKER_INVENTORY'], '--limit', 'host1',
+                             check=False)
+    assert p.returncode != 0, p.stdout[-3000:]
+    out = ' '.join(p.stdout.split())  # the callback may wrap the message
+    assert 'host2 of group' in out and 'not in this play' in out, p.stdout[-3000:]
+    assert _static_fdb(simhosts['host1']) == before
+
+
+def test_duplicate_ip_fails_before_changing_anything(simhosts):
+    dup = json.dumps({'ch06_containers': [{'name': 'ch06dup', 'ip': '11.11.11.2'}]})
+    p = ansible_run.playbook(PLAYBOOK, os.environ['NODOCKER_INVENTORY'], '-e', dup, check=False)
+    assert p.returncode != 0, p.stdout[-3000:]
+    out = ' '.join(p.stdout.split())  # the callback may wrap the message
+    assert 'Same IP 11.11.11.2: host1/ch06dup, host2/ch06dup.' in out, p.stdout[-3000:]
+    for host in simhosts.values():
+        assert 'ch06dup' not in host.run('ip netns list').stdout
