@@ -17,9 +17,21 @@ flooding. The agent listens for them and answers from the registry
 Every ``--interval`` seconds it re-reads the registry and corrects the
 entries on the device: an entry whose record is gone (container detached),
 or points at this host, is deleted; one whose record changed (container
-moved) is replaced. So a removed container disappears from every other host
-within one interval plus the time of one registry read (documented bound:
-2 x interval). The agent owns the permanent entries of its VXLAN device.
+moved) is replaced. The agent owns the permanent entries of its VXLAN device.
+
+Removal bound: a sync waits at most ``interval / 2`` for its registry read
+(the read goes on in its thread; the etcd requests of the agent time out
+after ``interval / 2`` too, at most 3 s). A record removed just after one
+read is seen by the next read, which starts one interval after the previous
+sync ended: so a removed container disappears from every other host within
+``interval + 2 x (interval / 2)`` = **2 x interval** (plus the milliseconds
+of the netlink changes), as long as the registry answers within
+``interval / 2``. A registry slower than that, or unreachable, delays the
+removal until a read succeeds; it never makes the agent delete entries.
+
+A failed registry read is never taken for an empty registry: the agent
+keeps its last good view, and until its first read succeeds (an agent
+started while the registry is unreachable) it changes no entry at all.
 
 Answers use ``replace`` (create or update), so an agent restarted over
 existing entries answers again without duplicates. A malformed record is
@@ -31,7 +43,12 @@ Sub-commands (the role calls them; each prints ``changed`` or ``unchanged``):
 * ``ensure`` / ``stop``: start (or restart on a new configuration) / stop the
   supervised agent: a supervisor process with a pidfile that restarts the
   agent when it dies, logging to ``--log``;
-* ``register`` / ``unregister``: write / remove a container's record.
+* ``register`` / ``unregister``: write / remove a container's record;
+* ``sync-host``: make the registry hold exactly this host's containers;
+* ``ready``: wait (bounded) until the agent logged that it listens and that
+  agent process is alive; else fail with the log's tail;
+* ``check-records``: wait (bounded) until this host sees the other hosts'
+  records (a directory registry that is not shared fails here).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -43,6 +60,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -62,6 +80,8 @@ NUD_NOARP = 0x40
 NUD_PERMANENT = 0x80
 RTMGRP_NEIGH = 0x4  # 1 << (RTNLGRP_NEIGH - 1)
 ZERO_MAC = '00:00:00:00:00:00'
+# The log line that says an agent is up (``ready`` looks for it)
+LISTENING = 'listening for misses on'
 LOG = logging.getLogger('nodocker-overlay-agent')
 
 
@@ -135,14 +155,27 @@ def plan_sync(neigh, fdb, records, self_ip, stale=()):
 
 
 # ------------------------------------------------------------------ the agent
+def read_budget(interval):
+    """Seconds a sync waits for its registry read (and the agent's etcd
+    request timeout): half the interval, so that the removal bound
+    (2 x interval) holds; at most 3 s, at least 0.1 s."""
+    return max(0.1, min(3.0, float(interval) / 2))
+
+
 class Agent:
     def __init__(self, args, registry):
         self.args = args
         self.registry = registry
         self.records = {}
         self.macs = {}
+        # False until a registry read succeeds: until then ``records`` is
+        # "unknown", not "empty", and sync must not delete anything.
+        self.have_view = False
         self.seen_errors = set()
         self.last_read = 0.0
+        self.last_fail = 0.0
+        self.budget = read_budget(getattr(args, 'interval', 2.0))
+        self._reading = None  # the registry read in flight (one at a time)
         self.vx_index = None
 
     def read_registry(self):
@@ -150,15 +183,39 @@ class Agent:
         try:
             records = self.registry.records(errors)
         except Exception as e:  # registry down: keep the last good view
-            LOG.warning('registry %s unreadable, keeping %d known records: %s',
-                        self.registry.kind, len(self.records), e)
+            self.last_fail = time.monotonic()
+            if self.have_view:
+                LOG.warning('registry %s unreadable, keeping %d known records: %s',
+                            self.registry.kind, len(self.records), e)
+            else:
+                LOG.warning('registry %s unreadable and never read yet: keeping every '
+                            'entry of %s as it is until a read succeeds: %s',
+                            self.registry.kind, getattr(self.args, 'dev', '?'), e)
             return
         for err in errors:
             if err not in self.seen_errors:
                 LOG.warning('malformed registry record skipped: %s', err)
         self.seen_errors = set(errors)
         self.records, self.macs = records, by_mac(records)
+        self.have_view = True
         self.last_read = time.monotonic()
+
+    async def refresh(self):
+        """Read the registry in a thread, waiting at most ``self.budget`` seconds.
+
+        A read still running after that (a hung NFS mount, a slow etcd) goes
+        on in its thread and updates the view when it ends; meanwhile the last
+        good view is used and no second read is started.
+        """
+        import asyncio
+        if self._reading is None or self._reading.done():
+            self._reading = asyncio.get_running_loop().run_in_executor(None, self.read_registry)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._reading), self.budget)
+        except asyncio.TimeoutError:
+            self.last_fail = time.monotonic()
+            LOG.warning('registry %s read still running after %.1fs: keeping %d known records',
+                        self.registry.kind, self.budget, len(self.records))
 
     async def device_index(self, ipr):
         idx = await ipr.link_lookup(ifname=self.args.dev)
@@ -175,14 +232,15 @@ class Agent:
                       state=NUD_PERMANENT | NUD_NOARP, flags=NTF_SELF)
 
     async def on_miss(self, ipr, kind, key):
-        import asyncio
         rec, why = answer(kind, key, self.records, self.args.self_ip, self.macs)
         if rec is None and why == 'no registry record' and \
-                time.monotonic() - self.last_read > 0.2:
+                time.monotonic() - max(self.last_read, self.last_fail) > 0.2:
             # maybe attached since the last read: look again (rate-limited)
-            await asyncio.get_running_loop().run_in_executor(None, self.read_registry)
+            await self.refresh()
             rec, why = answer(kind, key, self.records, self.args.self_ip, self.macs)
         if rec is None:
+            if not self.have_view:
+                why = 'registry not read yet'
             LOG.info('%s miss %s: no answer (%s)', kind.upper(), key, why)
             return
         try:
@@ -215,9 +273,10 @@ class Agent:
         return neigh, fdb, stale
 
     async def sync(self, ipr):
-        import asyncio
-        await asyncio.get_running_loop().run_in_executor(None, self.read_registry)
+        await self.refresh()
         self.vx_index = await self.device_index(ipr)
+        if not self.have_view:
+            return  # no record known is not "no record": delete nothing (logged by the read)
         neigh, fdb, stale = await self.current_entries(ipr)
         for op, kind, key, value in plan_sync(neigh, fdb, self.records, self.args.self_ip, stale):
             try:
@@ -243,10 +302,11 @@ class Agent:
         try:
             await events.bind(groups=RTMGRP_NEIGH)
             await self.sync(requests)
-            LOG.info('listening for misses on %s in %s (registry %s, this host %s, '
-                     'sync every %ss, %d records)', self.args.dev, self.args.netns,
-                     self.registry.kind, self.args.self_ip, self.args.interval,
-                     len(self.records))
+            LOG.info('%s %s in %s (registry %s, this host %s, sync every %ss, %s)',
+                     LISTENING, self.args.dev, self.args.netns, self.registry.kind,
+                     self.args.self_ip, self.args.interval,
+                     '%d records' % len(self.records) if self.have_view
+                     else 'registry not read yet')
 
             async def listen():
                 while True:
@@ -271,10 +331,12 @@ class Agent:
 
 # -------------------------------------------------------------- supervision
 def config_of(args):
-    """What the running agent was started with, including its own code: a new
-    version of the agent or of the registry restarts it."""
+    """What the running agent was started with, including its own code and
+    interpreter: a new version of the agent or of the registry, or another
+    ``ch07_agent_python`` (the fix for a Python without pyroute2), restarts it."""
     conf = {k: getattr(args, k) for k in ('netns', 'dev', 'registry', 'self_ip', 'vni',
                                           'interval', 'log')}
+    conf['python'] = sys.executable  # agent_argv runs the agent with it
     here = os.path.dirname(os.path.abspath(__file__))
     digest = hashlib.sha256()
     for name in (os.path.basename(__file__), '_registry.py'):
@@ -420,10 +482,145 @@ def sync_host(registry, host, wanted):
     keep = set(r['ip'] for r in wanted)
     for r in wanted:
         changed = registry.put(r) or changed
-    for ip, r in registry.records().items():
+    try:
+        have = registry.records()
+    except FileNotFoundError:  # a directory registry never made: none of ours in it
+        have = {}
+    for ip, r in have.items():
         if r['host'] == host and ip not in keep:
             changed = registry.delete(ip) or changed
     return changed
+
+
+# ------------------------------------------------------------ health checks
+_AGENT_PID = re.compile(r'agent\[(\d+)\]')
+
+
+def last_line_with(path, needle, chunk=65536):
+    """The last line of ``path`` containing ``needle`` (str), or None.
+
+    Reads backwards from the end: the agent's log grows with every miss."""
+    target = needle.encode('utf-8')
+    try:
+        f = open(path, 'rb')
+    except (IOError, OSError):
+        return None
+    with f:
+        f.seek(0, os.SEEK_END)
+        end = f.tell()
+        buf = b''
+        while end > 0:
+            start = max(0, end - chunk)
+            f.seek(start)
+            buf = f.read(end - start) + buf
+            end = start
+            i = buf.rfind(target)
+            if i < 0:
+                continue
+            nl = buf.rfind(b'\n', 0, i)
+            if nl < 0 and end > 0:
+                continue  # the line starts in a chunk not read yet
+            stop = buf.find(b'\n', i)
+            return buf[nl + 1:stop if stop >= 0 else len(buf)].decode('utf-8', 'replace')
+    return None
+
+
+def is_agent_process(pid):
+    """True when ``pid`` is a running ``_overlay_agent.py run`` (not a zombie,
+    not a recycled pid)."""
+    try:
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            argv = f.read().split(b'\0')
+    except (IOError, OSError):
+        return False
+    return any(a.endswith(b'_overlay_agent.py') for a in argv) and b'run' in argv
+
+
+def listening_pid(log, alive=is_agent_process):
+    """The pid of the agent whose "listening" line is the log's last one,
+    if that agent still runs; else None (not started yet, or crashed since).
+    An agent restarted by its supervisor logs the line again."""
+    line = last_line_with(log, LISTENING)
+    m = _AGENT_PID.search(line or '')
+    if m is None:
+        return None
+    pid = int(m.group(1))
+    return pid if alive(pid) else None
+
+
+def log_tail(path, lines=30):
+    try:
+        with open(path, 'rb') as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 16384))
+            text = f.read().decode('utf-8', 'replace')
+    except (IOError, OSError) as e:
+        return '(no log: %s)' % e
+    return '\n'.join(text.splitlines()[-lines:])
+
+
+def wait_until(fn, timeout, step=0.2):
+    """fn()'s first true value, polling until ``timeout`` seconds passed; else
+    its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(step)
+
+
+def cmd_ready(args, alive=is_agent_process):
+    """(rc, text): 0 when an agent is listening within ``args.timeout``."""
+    pid = wait_until(lambda: listening_pid(args.log, alive), args.timeout)
+    if pid:
+        return 0, 'listening: agent %s' % pid
+    return 1, ('the overlay agent is not listening after %ss (crash loop? a Python without '
+               'pyroute2 >= 0.9? device missing?); last lines of %s:\n%s'
+               % (args.timeout, args.log, log_tail(args.log)))
+
+
+def missing_records(registry, expected):
+    """The expected {ip, host, ...} entries the registry lacks (or holds for
+    another host); raises when the registry cannot be read."""
+    have = registry.records()
+    return [e for e in expected
+            if e['ip'] not in have or have[e['ip']]['host'] != e['host']]
+
+
+def cmd_check_records(args, registry):
+    """(rc, text): 0 when every expected record of the other hosts is seen
+    within ``args.timeout`` seconds."""
+    try:
+        expected = json.loads(args.expect)
+        expected = [dict(e, ip=str(e['ip']), host=str(e['host'])) for e in expected]
+    except (ValueError, KeyError, TypeError) as e:
+        return 2, 'error: --expect: %s' % e
+    state = {'missing': expected, 'error': None}
+
+    def seen():
+        try:
+            state['missing'], state['error'] = missing_records(registry, expected), None
+        except Exception as e:  # unreadable for now: retry until the timeout
+            state['error'] = e
+            return False
+        return not state['missing']
+
+    if wait_until(seen, args.timeout):
+        return 0, 'ok: the %d records of the other hosts are seen here' % len(expected)
+    if state['error'] is not None:
+        return 1, 'registry %s unreadable from this host: %s' % (args.registry, state['error'])
+    lacking = ', '.join('%s (%s on %s)' % (e.get('inventory_host', '?'), e['ip'], e['host'])
+                        for e in state['missing'])
+    if registry.kind == 'dir':
+        hint = ('the usual cause: the registry directory %s is not shared by the hosts, but '
+                'every host of the overlay must see the same directory (the course mounts the '
+                'Vagrant shared folder; NFS on real hosts); or those hosts failed to register, '
+                'or use another directory or VNI. Or use ch07_registry=etcd' % registry.path)
+    else:
+        hint = 'do all the hosts use the same etcd endpoint and VNI?'
+    return 1, ('after %ss this host still does not see the records of: %s; %s'
+               % (args.timeout, lacking, hint))
 
 
 # ---------------------------------------------------------------------- CLI
@@ -448,6 +645,15 @@ def parse_args(argv):
     s.add_argument('--host', required=True)
     s.add_argument('--containers', required=True,
                    help='JSON list of {"name", "ip", "mac"} (an empty list unregisters all)')
+    s = sub.add_parser('ready', help='wait until the agent is listening')
+    s.add_argument('--log', default='/var/log/nodocker-lab/overlay-agent.log')
+    s.add_argument('--timeout', type=float, default=30.0)
+    s = sub.add_parser('check-records', help="wait until this host sees the other hosts' records")
+    s.add_argument('--registry', required=True)
+    s.add_argument('--vni', type=int, default=42)
+    s.add_argument('--expect', required=True,
+                   help='JSON list of {"ip", "host"[, "inventory_host"]} this host must see')
+    s.add_argument('--timeout', type=float, default=30.0)
     for name in ('register', 'unregister'):
         s = sub.add_parser(name)
         s.add_argument('--registry', required=True)
@@ -477,7 +683,7 @@ def main(argv=None):
         # switch interval a miss arriving during one waited up to 5 ms per
         # switch (the p99 of bench/bench_overlay.py): hand the GIL over sooner
         sys.setswitchinterval(0.0005)
-        registry = open_registry(args.registry, vni=args.vni)
+        registry = open_registry(args.registry, vni=args.vni, timeout=read_budget(args.interval))
         asyncio.run(Agent(args, registry).main())
         return 0
     if args.cmd == 'supervise':
@@ -493,7 +699,15 @@ def main(argv=None):
         except OSError:
             pass
         return 0
+    if args.cmd == 'ready':
+        rc, text = cmd_ready(args)
+        _say(text)
+        return rc
     registry = open_registry(args.registry, vni=args.vni)
+    if args.cmd == 'check-records':
+        rc, text = cmd_check_records(args, registry)
+        _say(text)
+        return rc
     if args.cmd == 'sync-host':
         try:
             wanted = [make_record(c['ip'], c['mac'], args.host, c.get('name'), args.vni)

@@ -10,11 +10,15 @@ A record is a small JSON object::
     {"ip": "11.11.11.3", "mac": "02:42:c0:a8:00:03", "host": "192.168.104.3",
      "name": "c2", "vni": 42}
 
-Two backends, same interface (``put``, ``delete``, ``records``):
+Two backends, same interface (``put``, ``delete``, ``records``). A read
+that fails raises: it never answers an empty set in place of records it could
+not see (readers keep their last good view).
 
 * ``DirectoryRegistry``: one file per container in a directory every host
   sees (the course's Vagrant shared folder; NFS on real hosts). Writes are
   atomic (temporary file + rename), so a reader never sees half a record.
+  Across real hosts it works only if the directory really is shared: a
+  directory local to each host holds that host's records only.
 * ``EtcdRegistry``: etcd v3 (the store flannel uses) through its HTTP/JSON
   gateway (``/v3/kv/put``, ``/v3/kv/range``, ``/v3/kv/deleterange``) with the
   standard library only; keys ``PREFIX/<vni>/<ip>``.
@@ -133,7 +137,8 @@ class DirectoryRegistry:
     def records(self, errors=None):
         """Valid records ({ip: record}); malformed ones go to ``errors`` (list).
 
-        A file is parsed again only when it is new or changed (inode, mtime,
+        Raises OSError when the directory cannot be listed (FileNotFoundError
+        when it does not exist). A file is parsed again only when it is new or changed (inode, mtime,
         size): writers replace records by rename, so an unchanged key means an
         unchanged record. The agent re-reads every few seconds; with 1,000
         records a full parse is tens of milliseconds of CPU, a stat pass a few.
@@ -144,8 +149,11 @@ class DirectoryRegistry:
                 entries = sorted((e for e in it if not e.name.startswith('.')
                                   and e.name.endswith('.json')), key=lambda e: e.name)
         except OSError:
+            # A directory that cannot be listed (missing, share gone, no
+            # permission) is a failed read, never "no records": an agent that
+            # took it for empty would delete every entry it manages.
             self._cache = {}
-            return out
+            raise
         cache, new_cache = getattr(self, '_cache', {}), {}
         for e in entries:
             try:
@@ -280,7 +288,8 @@ class EtcdRegistry:
     def records(self, errors=None):
         """Valid records ({ip: record}); malformed ones go to ``errors`` (list).
 
-        When the store's revision has not moved since the last read, the last
+        Raises (OSError, http.client.HTTPException, ValueError) when etcd
+        cannot be read; an empty answer means an empty prefix. When the store's revision has not moved since the last read, the last
         answer is returned after one tiny request; otherwise one range request
         reads every record and only the keys whose ``mod_revision`` changed
         are parsed again.
@@ -317,8 +326,12 @@ class EtcdRegistry:
         return dict((ip, dict(rec)) for ip, rec in out.items())
 
 
-def open_registry(spec, vni=None):
-    """'dir:/path' or 'etcd:http://host:2379' -> a registry object."""
+def open_registry(spec, vni=None, timeout=None):
+    """'dir:/path' or 'etcd:http://host:2379' -> a registry object.
+
+    ``timeout``: seconds for each etcd request (default 3); the directory
+    registry has none (a hung NFS mount blocks the reader).
+    """
     if not isinstance(spec, str) or ':' not in spec:
         raise ValueError('registry %r: use dir:/PATH or etcd:http://HOST:2379' % (spec,))
     kind, dummy, where = spec.partition(':')
@@ -329,7 +342,7 @@ def open_registry(spec, vni=None):
     if kind == 'etcd':
         if not where.startswith(('http://', 'https://')):
             raise ValueError('etcd endpoint %r must be an http(s):// URL' % where)
-        return EtcdRegistry(where, vni=vni)
+        return EtcdRegistry(where, vni=vni, timeout=timeout or 3.0)
     raise ValueError('registry kind %r is unknown: use dir or etcd' % kind)
 
 

@@ -158,12 +158,16 @@ def test_directory_returns_copies_and_filters_vni_from_cache(tmp_path, parses):
 def test_directory_removed_directory_clears_the_cache(tmp_path, parses):
     d = tmp_path / 'registry'
     r = reg.DirectoryRegistry(str(d), vni=42)
-    assert r.records() == {}
+    # a directory that cannot be listed is a failed read, never "no records"
+    with pytest.raises(FileNotFoundError):
+        r.records()
     r.put(rec(3))
     assert list(r.records()) == ['11.11.11.3']
     (d / '11.11.11.3.json').unlink()
     d.rmdir()
-    assert r.records() == {} and r._cache == {}
+    with pytest.raises(FileNotFoundError):
+        r.records()
+    assert r._cache == {}
     r.put(rec(3))
     del parses[:]
     assert list(r.records()) == ['11.11.11.3'] and len(parses) == 1

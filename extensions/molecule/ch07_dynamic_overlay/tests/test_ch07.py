@@ -3,14 +3,16 @@
 
 No entry is written by hand: every ping below works because the agent on the
 sending side answered the kernel's L3/L2 misses from the registry.
+
+One file for both scenarios: ``ch07_dynamic_overlay_etcd/tests/test_ch07.py``
+is a symbolic link to this one; the registry backend comes from the
+scenario's inventory.
 """
 
 import json
 import os
 import sys
 import time
-
-import pytest
 
 AGENT = '/var/lib/nodocker-lab/overlay-agent/_overlay_agent.py'
 PYTHON = os.path.realpath(sys.executable)  # the venv's python (has pyroute2)
@@ -67,6 +69,26 @@ def permanent_fdb(host):
 
 def agent(host, *args):
     return host.run('%s %s %s' % (PYTHON, AGENT, ' '.join(args)))
+
+
+def mac_of(ip):
+    """The role's MAC for a container IP (ch07_mac_prefix + last byte)."""
+    return '02:42:c0:a8:00:%02x' % int(ip.split('.')[-1])
+
+
+def log_size(host):
+    return int(host.run('stat -c %%s %s' % LOG).stdout.strip() or 0)
+
+
+def log_since(host, offset):
+    """What the agent (and its supervisor) logged after ``offset`` bytes."""
+    return host.run('tail -c +%d %s' % (offset + 1, LOG)).stdout
+
+
+def supervised_agent(host):
+    """(supervisor pid, [agent pids]) of the process supervisor."""
+    sup = host.run('cat %s' % PIDFILE).stdout.strip()
+    return sup, (host.run('pgrep -P %s' % sup).stdout.split() if sup else [])
 
 
 def wait_for(fn, timeout):
@@ -127,13 +149,76 @@ def test_removed_container_disappears_within_the_bound(simhosts, inventory):
         assert r.rc == 0, simhosts[h].run('tail -n 30 %s' % LOG).stdout
 
 
+def test_simulated_hosts_run_the_process_supervisor_and_a_listening_agent(simhosts, inventory):
+    """A simulated host has no systemd of its own: never a unit, always the pidfile
+    supervisor (whatever the real machine's PID 1 is); the role's readiness check
+    passes on each host right after converge."""
+    for h in inventory['groups']['course']:
+        host = simhosts[h]
+        sup, agents = supervised_agent(host)
+        assert sup and len(agents) == 1, (sup, agents)
+        unit = host.run('test -e /etc/systemd/system/nodocker-overlay-agent.service')
+        assert unit.rc != 0, 'a systemd unit was installed on simulated host %s' % h
+        r = agent(host, 'ready', '--log', LOG, '--timeout', '10')
+        assert r.rc == 0 and r.stdout.strip() == 'listening: agent %s' % agents[0], r.stdout
+
+
+def test_l2_miss_is_answered_with_the_fdb_entry_to_the_owner_host(simhosts, inventory):
+    """Neighbour entry present, FDB entry gone: the next frame to that MAC makes
+    the VXLAN device raise an L2 miss (no L3 miss: the IP is known), and only the
+    agent's answer can bring the FDB entry back."""
+    (h1, c1), (h2, c2) = containers(inventory)[:2]
+    host = simhosts[h1]
+    mac2, owner = mac_of(c2['ip']), underlay_ip(inventory, h2)
+    assert ping(host, c1['name'], c2['ip']).rc == 0  # both entries answered (L3 miss)
+    assert [e['lladdr'] for e in permanent_neigh(host) if e['dst'] == c2['ip']] == [mac2]
+    start = log_size(host)
+    r = host.run('bridge -n overns fdb del %s dev vxlan1 dst %s self' % (mac2, owner))
+    assert r.rc == 0, r.stderr
+    assert all(e['mac'] != mac2 for e in permanent_fdb(host))
+    assert [e['lladdr'] for e in permanent_neigh(host) if e['dst'] == c2['ip']] == [mac2]
+    r = ping(host, c1['name'], c2['ip'])
+    new = log_since(host, start)
+    assert r.rc == 0, r.stdout + r.stderr + new
+    assert 'L2 miss %s: answered fdb %s dst %s' % (mac2, mac2, owner) in new, new
+    assert [e['dst'] for e in permanent_fdb(host) if e['mac'] == mac2] == [owner]
+
+
+def test_unshared_registry_directory_is_reported(simhosts, inventory):
+    """What the role's check-records step sees when the directory registry is not
+    shared: each simulated host's /var/lib/nodocker-lab is private, so a registry
+    there holds only that host's records, like a local directory on real hosts."""
+    private = '/var/lib/nodocker-lab/ch07-unshared-registry'
+    cs = containers(inventory)
+    try:
+        for h, c in cs:
+            records = json.dumps([{'name': c['name'], 'ip': c['ip'], 'mac': mac_of(c['ip'])}])
+            r = agent(simhosts[h], 'sync-host', '--registry', 'dir:' + private, '--host',
+                      underlay_ip(inventory, h), '--containers', "'%s'" % records)
+            assert r.rc == 0, r.stderr
+        h1, others = cs[0][0], cs[1:]
+        expect = json.dumps([{'inventory_host': h, 'ip': c['ip'], 'host': underlay_ip(inventory, h)}
+                             for h, c in others])
+        r = agent(simhosts[h1], 'check-records', '--registry', 'dir:' + private,
+                  '--expect', "'%s'" % expect, '--timeout', '1')
+        assert r.rc == 1, r.stdout
+        assert 'not shared' in r.stdout, r.stdout
+        for h, c in others:
+            assert '%s (%s on %s)' % (h, c['ip'], underlay_ip(inventory, h)) in r.stdout, r.stdout
+        # the scenario's own registry is seen by every host
+        r = agent(simhosts[h1], 'check-records', '--registry', registry_spec(inventory),
+                  '--expect', "'%s'" % expect, '--timeout', '10')
+        assert r.rc == 0, r.stdout
+    finally:
+        for h in simhosts:
+            simhosts[h].run('rm -rf %s' % private)
+
+
 def test_killed_agent_is_restarted_and_answers_without_duplicates(simhosts, inventory):
     (h1, c1), (h2, c2) = containers(inventory)[:2]
     host = simhosts[h1]
-    sup = host.run('cat %s' % PIDFILE).stdout.strip()
-    if not sup:
-        pytest.skip('agent supervised by systemd here')
-    old = host.run('pgrep -P %s' % sup).stdout.split()
+    sup, old = supervised_agent(host)
+    assert sup, 'no process supervisor (simulated hosts never use systemd)'
     assert old, 'no agent under the supervisor'
     host.run('kill -9 %s' % old[0])
     assert wait_for(lambda: host.run('pgrep -P %s' % sup).stdout.split() not in ([], old), 15)
@@ -164,12 +249,20 @@ def test_malformed_record_is_logged_and_skipped(simhosts, inventory):
         cmd_del = 'rm -f %s' % path
     (h1, c1), (h2, c2) = containers(inventory)[:2]
     host = simhosts[h1]
+    # the same agent process must survive the record: a crash restarted by the
+    # supervisor would also log the line and answer the ping
+    assert wait_for(lambda: len(supervised_agent(host)[1]) == 1, 15), supervised_agent(host)
+    before = supervised_agent(host)
+    start = log_size(host)
     assert host.run(cmd_put).rc == 0
     try:
-        assert wait_for(lambda: 'malformed registry record skipped' in host.run('cat %s' % LOG).stdout
-                        and '11.11.11.250' in host.run('cat %s' % LOG).stdout, 2 * INTERVAL + 2)
+        assert wait_for(lambda: 'malformed registry record skipped' in log_since(host, start)
+                        and '11.11.11.250' in log_since(host, start), 2 * INTERVAL + 2)
         host.run('ip -n overns neigh flush dev vxlan1 nud permanent')
         assert ping(host, c1['name'], c2['ip']).rc == 0
+        assert supervised_agent(host) == before
+        assert 'supervisor: agent exited' not in log_since(host, start)
+        assert 'Traceback' not in log_since(host, start)
     finally:
         host.run(cmd_del)
 
