@@ -14,24 +14,9 @@ from tests.lib.testinfra_simhost import simhost
 
 LAB = os.environ.get('NDL_CHECKMODE_LAB', 'chkmode')
 PLAYBOOK = os.path.join(ansible_run.ROOT, 'playbooks', 'ch04_netns_outside.yml')
-INVENTORY = '''\
-all:
-  vars:
-    ansible_connection: nodocker.lab.simhost
-    ansible_python_interpreter: "{{ ansible_playbook_python }}"
-    nodocker_simhost_lab: %s
-  children:
-    course:
-      hosts:
-        host1:
-          nodocker_underlay_address: 192.168.104.2/24
-          nodocker_underlay_gateway: 192.168.104.254
-    internet:
-      hosts:
-        outside:
-          nodocker_underlay_address: 192.168.104.254/24
-          nodocker_extra_addresses: [203.0.113.10/32]
-''' % LAB
+# the ch04 scenario's hosts (host1 + the "internet" host), in a lab of our own
+SCENARIO_INVENTORY = os.path.join(ansible_run.ROOT, 'extensions', 'molecule', 'ch04_netns_outside',
+                                  'inventory.yml')
 
 
 def recap(stdout, host):
@@ -45,7 +30,10 @@ def recap(stdout, host):
 def lab(tmp_path_factory):
     d = tmp_path_factory.mktemp('checkmode')
     inv = d / 'inventory.yml'
-    inv.write_text(INVENTORY)
+    with open(SCENARIO_INVENTORY) as f:
+        inv.write_text(f.read().replace('nodocker_simhost_lab: ch04_netns_outside',
+                                        'nodocker_simhost_lab: %s' % LAB))
+    assert LAB in inv.read_text()
     ansible_run.create_simhosts(str(inv))
     try:
         yield str(inv)
