@@ -47,8 +47,9 @@ attributes:
       - >-
         A network namespace or link that does not exist yet is taken to be made by an
         earlier task of the same play (in check mode that task only reports it). The
-        task warns, reports C(changed) and returns an empty C(commands) list. Applied,
-        the same task fails and changes nothing.
+        task warns, reports C(changed) and returns an empty C(commands) list (a
+        removal reports unchanged: there is nothing to remove). Applied, the same task
+        fails and changes nothing.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full

@@ -161,6 +161,11 @@ def normalized_name(name):
         repo = 'docker.io/' + repo
     elif first == 'index.docker.io':
         repo = 'docker.io/' + more
+    # Docker Hub's official images live under library/: docker.io/nginx is
+    # docker.io/library/nginx
+    hub, _slash, path = repo.partition('/')
+    if hub == 'docker.io' and '/' not in path:
+        repo = 'docker.io/library/' + path
     return repo + sep + rest
 
 

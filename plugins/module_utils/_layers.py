@@ -230,6 +230,14 @@ def validate_member(m, state):
     for key in (m.pax_headers or {}):
         if key.startswith('SCHILY.xattr.' + OVERLAY_XATTR_PREFIX):
             raise LayerError('member %r sets the overlayfs xattr %r' % (m.name, key[13:]))
+        if key.startswith('SCHILY.xattr.') and ('\0' in key or '.' not in key[13:]):
+            raise LayerError('member %r has a malformed xattr name %r' % (m.name, key[13:]))
+    # metadata the kernel cannot take would fail half-way through extraction
+    for what, value in (('uid', m.uid), ('gid', m.gid)):
+        if not 0 <= value <= 0xfffffffe:
+            raise LayerError('member %r has %s %r, outside 0..4294967294' % (m.name, what, value))
+    if not -(1 << 62) <= m.mtime <= (1 << 62):
+        raise LayerError('member %r has an impossible modification time %r' % (m.name, m.mtime))
     base = parts[-1]
     if base.startswith(WH_PREFIX):
         target = whiteout_target(base)
@@ -469,6 +477,9 @@ def extract_layer(fileobj, dest, expected_diffid):
             reader.drain()
         except (tarfile.TarError, EOFError) as e:
             raise LayerError('corrupt or truncated layer tar: %s' % e)
+        except (ValueError, OverflowError) as e:
+            # anything the validator let through that the kernel still refuses
+            raise LayerError('a member of the layer cannot be written: %s' % e)
         except RecursionError:
             raise LayerError('the layer nests directories too deeply')
         # directory modes and times last (writing children would change them),

@@ -83,6 +83,10 @@ def fail_missing(module, exc, **result):
     warns, reports changed (what it defines would be made once the namespace or
     link exists) and returns no commands, since it cannot know them."""
     if module.check_mode:
+        if module.params.get('state') in ('absent', 'deleted'):
+            # nothing there, nothing to remove (an earlier task would not make it)
+            result.update(changed=False, commands=[], missing=str(exc))
+            module.exit_json(**result)
         module.warn('%s; in check mode this task assumes an earlier task of the play '
                     'creates it, and reports what it defines as to be made' % exc)
         result.update(changed=True, commands=[], missing=str(exc))

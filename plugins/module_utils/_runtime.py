@@ -43,6 +43,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import hashlib
 import json
 import os
@@ -51,6 +52,7 @@ import select
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -126,17 +128,63 @@ def parse_id_map(entries, what):
     return '\n'.join(lines) + '\n'
 
 
+def _read_layer_passwd(d):
+    """The text of ``etc/passwd`` in one root directory or layer, read on the host
+    without following a symlink: layers come from images, and an image's
+    ``etc -> /etc`` or ``etc/passwd -> /proc/kcore`` means something only inside
+    the container. Returns None when this layer has no etc/passwd, '' when it
+    hides one from the layers below (a whiteout, or an opaque etc)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0)
+    try:
+        etc = os.open(os.path.join(d, 'etc'), flags | os.O_DIRECTORY)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return None
+        if e.errno in (errno.ELOOP, errno.ENOTDIR):
+            if os.path.lexists(os.path.join(d, 'etc')) and not os.path.islink(os.path.join(d, 'etc')):
+                return ''  # a whiteout (or a file) hides every lower etc
+            raise ValueError('%s/etc is a symlink: the user name cannot be looked up from the '
+                             'host; give uid[:gid]' % d)
+        raise
+    try:
+        try:
+            st = os.stat('passwd', dir_fd=etc, follow_symlinks=False)
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                raise
+            try:
+                opaque = os.getxattr(etc, 'trusted.overlay.opaque') == b'y'
+            except OSError:
+                opaque = False
+            return '' if opaque else None
+        if stat.S_ISLNK(st.st_mode):
+            raise ValueError('%s/etc/passwd is a symlink: the user name cannot be looked up '
+                             'from the host; give uid[:gid]' % d)
+        if stat.S_ISCHR(st.st_mode):
+            return ''  # an overlayfs whiteout: deleted in this layer
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError('%s/etc/passwd is not a regular file' % d)
+        fd = os.open('passwd', flags, dir_fd=etc)  # O_NOFOLLOW: still not a symlink
+        try:
+            return os.read(fd, 1 << 20).decode('utf-8', 'replace')
+        finally:
+            os.close(fd)
+    finally:
+        os.close(etc)
+
+
 def _passwd_lookup(rootdirs, user):
-    """'name' -> (uid, gid) from the container's /etc/passwd."""
+    """'name' -> (uid, gid) from the container's /etc/passwd (the topmost layer
+    that has one, as the overlay shows it)."""
     for d in rootdirs:
-        path = os.path.join(d, 'etc/passwd')
-        if os.path.isfile(path):
-            with open(path) as f:
-                for line in f:
-                    parts = line.strip().split(':')
-                    if len(parts) >= 4 and parts[0] == user:
-                        return int(parts[2]), int(parts[3])
-            break
+        text = _read_layer_passwd(d)
+        if text is None:
+            continue
+        for line in text.splitlines():
+            parts = line.strip().split(':')
+            if len(parts) >= 4 and parts[0] == user and parts[2].isdigit() and parts[3].isdigit():
+                return int(parts[2]), int(parts[3])
+        break
     if user == 'root':
         return 0, 0
     raise ValueError('user %r is not in the container\'s /etc/passwd; give uid[:gid]' % user)
@@ -180,10 +228,22 @@ def image_layers_and_config(name, store_root):
                          % (name, store.root, ', '.join(gone) or '(none listed)'))
     try:
         with open(store.config_path(ref['config_digest'])) as f:
-            config = json.load(f).get('config') or {}
+            config = json.load(f)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ValueError('image %r in %s: its configuration cannot be read (%s)'
                          % (name, store.root, e))
+    config = config.get('config') if isinstance(config, dict) else None
+    config = config if isinstance(config, dict) else {}
+    # the image is untrusted input: only the shapes docker run uses
+    for key in ('Entrypoint', 'Cmd', 'Env'):
+        value = config.get(key)
+        if value is not None and not (isinstance(value, list)
+                                      and all(isinstance(v, str) for v in value)):
+            raise ValueError('image %r: its configuration\'s %s is not a list of strings'
+                             % (name, key))
+    for key in ('WorkingDir', 'User'):
+        if config.get(key) is not None and not isinstance(config[key], str):
+            raise ValueError('image %r: its configuration\'s %s is not a string' % (name, key))
     return layers, config
 
 
@@ -203,8 +263,12 @@ def build_definition(p):
             raise ValueError('root filesystem %r must be an absolute path' % d)
         if not os.path.isdir(d):
             raise ValueError('root filesystem %r does not exist (or is not a directory)' % d)
-    command = (p.get('command')
-               or (image_config.get('Entrypoint') or []) + (image_config.get('Cmd') or [])
+    # as docker run: the command replaces the image's Cmd, the entrypoint its
+    # Entrypoint (an empty entrypoint drops it)
+    entrypoint = p.get('entrypoint')
+    if entrypoint is None:
+        entrypoint = image_config.get('Entrypoint') or []
+    command = (list(entrypoint) + list(p.get('command') or image_config.get('Cmd') or [])
                or ['/bin/sh'])
     if isinstance(command, str):
         command = shlex.split(command)

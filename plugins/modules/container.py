@@ -73,7 +73,15 @@ options:
   command:
     description:
       - The command (argv). Looked up in the container's C(PATH).
-      - Defaults to the image's C(Entrypoint) + C(Cmd) with O(image), otherwise C(/bin/sh).
+      - With O(image), as C(docker run) does, it replaces the image's C(Cmd) and follows
+        the image's C(Entrypoint) (see O(entrypoint)); it defaults to C(Cmd).
+      - Without anything else to run, C(/bin/sh).
+    type: list
+    elements: str
+  entrypoint:
+    description:
+      - Put before O(command). Defaults to the image's C(Entrypoint) with O(image);
+        an empty list drops the image's entrypoint (C(docker run --entrypoint "")).
     type: list
     elements: str
   env:
@@ -215,6 +223,7 @@ def main():
             image=dict(type='str'),
             image_store=dict(type='path', default='/var/lib/nodocker-lab/images'),
             command=dict(type='list', elements='str'),
+            entrypoint=dict(type='list', elements='str'),
             env=dict(type='dict'),
             cwd=dict(type='str'),
             user=dict(type='str'),

@@ -248,6 +248,18 @@ def test_overlay_xattr_smuggled(tmp_path):
         'SCHILY.xattr.trusted.overlay.redirect': '/etc'})]], 'overlayfs xattr')
 
 
+@pytest.mark.parametrize('pax,match', [
+    ({'SCHILY.xattr.user.a\0b': 'x'}, 'malformed xattr name'),
+    ({'SCHILY.xattr.nonamespace': 'x'}, 'malformed xattr name'),
+    ({'uid': str(2 ** 40)}, 'outside 0..4294967294'),
+    ({'mtime': '1e30'}, 'impossible modification time'),
+], ids=['xattr-nul', 'xattr-no-namespace', 'uid-2**40', 'mtime-1e30'])
+def test_metadata_the_kernel_cannot_take(tmp_path, pax, match):
+    """Accepted by tar, refused by the kernel or by Python half-way through
+    extraction: refused up front instead, with nothing written."""
+    assert_rejected(tmp_path, [GOOD + [entry('etc/x', pax=pax)]], match)
+
+
 def test_layer_digest_mismatch(tmp_path):
     lt = layer_tar(GOOD)
     assert_rejected(tmp_path, [GOOD], 'digest mismatch',

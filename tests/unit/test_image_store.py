@@ -298,6 +298,8 @@ def test_failed_pull_leaves_no_empty_store(tmp_path, monkeypatch):
     ('me/app:1', 'docker.io/me/app:1'),
     ('docker.io/library/nginx:1.25', 'docker.io/library/nginx:1.25'),
     ('index.docker.io/library/nginx', 'docker.io/library/nginx:latest'),
+    ('docker.io/nginx', 'docker.io/library/nginx:latest'),
+    ('index.docker.io/nginx:1', 'docker.io/library/nginx:1'),
     ('localhost/app', 'localhost/app:latest'),
     ('registry.local:5000/app', 'registry.local:5000/app:latest'),
     ('registry.local:5000/team/app:2', 'registry.local:5000/team/app:2'),

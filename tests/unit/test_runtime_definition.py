@@ -100,10 +100,14 @@ def test_image_gives_layers_and_docker_run_defaults(tmp_path, monkeypatch):
     assert d['command'] == ['/bin/app', '--serve'] and d['cwd'] == '/srv'
     assert d['env']['PATH'] == '/app/bin' and d['env']['MODE'] == 'task'
     assert (d['uid'], d['gid']) == (1000, 1000)
-    # what the task says wins over the image
+    # what the task says wins over the image; as docker run, the command replaces
+    # Cmd and keeps the Entrypoint, an empty entrypoint drops it
     d = rt.build_definition(dict(name='web', image='app:1', image_store=store,
-                                 command=['/bin/sh'], cwd='/', user='0'))
-    assert d['command'] == ['/bin/sh'] and d['cwd'] == '/' and d['uid'] == 0
+                                 command=['--debug'], cwd='/', user='0'))
+    assert d['command'] == ['/bin/app', '--debug'] and d['cwd'] == '/' and d['uid'] == 0
+    d = rt.build_definition(dict(name='web', image='app:1', image_store=store,
+                                 entrypoint=[], command=['/bin/sh']))
+    assert d['command'] == ['/bin/sh']
 
 
 def test_image_real_config_and_short_name(tmp_path):
@@ -122,3 +126,41 @@ def test_image_bad_input(tmp_path, kw, match):
     kw.setdefault('image_store', store)
     with pytest.raises(ValueError, match=match):
         rt.build_definition(dict(name='web', **kw))
+
+
+def test_image_config_of_the_wrong_shape_is_a_clear_error(tmp_path, monkeypatch):
+    store, _layers = _stored_image(tmp_path)
+    import json
+    import glob
+    for path in glob.glob(str(tmp_path / 'images' / 'configs' / 'sha256' / '*')):
+        with open(path, 'w') as f:
+            json.dump({'config': {'Cmd': 'echo not a list'}}, f)
+    with pytest.raises(ValueError, match='Cmd is not a list of strings'):
+        rt.build_definition(dict(name='web', image='app:1', image_store=store))
+
+
+@pytest.mark.parametrize('plant', ['etc', 'passwd'])
+def test_user_name_lookup_never_follows_a_layers_symlink(tmp_path, plant):
+    """An image's etc -> /etc (or etc/passwd -> /etc/passwd) means something only inside
+    the container: looked up on the host it would read the host's users."""
+    layer = tmp_path / 'layer'
+    layer.mkdir()
+    if plant == 'etc':
+        (layer / 'etc').symlink_to('/etc')
+    else:
+        (layer / 'etc').mkdir()
+        (layer / 'etc' / 'passwd').symlink_to('/etc/passwd')
+    with pytest.raises(ValueError, match='symlink'):
+        rt.parse_user('daemon', [str(layer)])
+
+
+def test_user_name_lookup_stops_at_a_whiteout(tmp_path):
+    import os
+    top, base = tmp_path / 'top', tmp_path / 'base'
+    (base / 'etc').mkdir(parents=True)
+    (base / 'etc' / 'passwd').write_text('app:x:1000:1000::/:/bin/sh\n')
+    (top / 'etc').mkdir(parents=True)
+    os.mknod(str(top / 'etc' / 'passwd'), 0o600 | 0o020000, os.makedev(0, 0))  # whiteout
+    with pytest.raises(ValueError, match='not in the container'):
+        rt.parse_user('app', [str(top), str(base)])
+    assert rt.parse_user('app', [str(base)]) == (1000, 1000)
