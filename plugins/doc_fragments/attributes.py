@@ -37,12 +37,12 @@ attributes:
     support: full
 '''
 
-    # The network modules that act inside a namespace or on existing links.
+    # Added after DOCUMENTATION by the network modules that act inside a namespace
+    # or on existing links: only the check-mode details (fragments merge, the
+    # description and support come from DOCUMENTATION).
     NETLINK = r'''
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details:
       - >-
         A network namespace or link that does not exist yet is taken to be made by an
@@ -50,10 +50,4 @@ attributes:
         task warns, reports C(changed) and returns an empty C(commands) list (a
         removal reports unchanged: there is nothing to remove). Applied, the same task
         fails and changes nothing.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
-  idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-    support: full
 '''

@@ -55,6 +55,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - nodocker.lab.attributes
   - nodocker.lab.attributes.netlink
 requirements:
   - pyroute2 >= 0.9

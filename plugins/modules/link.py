@@ -54,6 +54,7 @@ options:
         from any bridge (C(nomaster)). Omitted, left as it is.
     type: str
 extends_documentation_fragment:
+  - nodocker.lab.attributes
   - nodocker.lab.attributes.netlink
 requirements:
   - pyroute2 >= 0.9

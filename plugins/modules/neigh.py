@@ -55,6 +55,7 @@ options:
     choices: [merged, deleted, overridden, present, absent]
     default: merged
 extends_documentation_fragment:
+  - nodocker.lab.attributes
   - nodocker.lab.attributes.netlink
 requirements:
   - pyroute2 >= 0.9

@@ -59,6 +59,7 @@ options:
     choices: [ present, absent ]
     default: present
 extends_documentation_fragment:
+  - nodocker.lab.attributes
   - nodocker.lab.attributes.netlink
 requirements:
   - pyroute2 >= 0.9
