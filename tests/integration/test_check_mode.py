@@ -34,12 +34,11 @@ def lab(tmp_path_factory):
         inv.write_text(f.read().replace('nodocker_simhost_lab: ch04_netns_outside',
                                         'nodocker_simhost_lab: %s' % LAB))
     assert LAB in inv.read_text()
-    ansible_run.create_simhosts(str(inv))
-    try:
-        yield str(inv)
-    finally:
-        ansible_run.playbook(PLAYBOOK, str(inv), '-e', 'ch04_state=absent', check=False)
-        ansible_run.destroy_simhosts(str(inv))
+    with ansible_run.simulated_hosts(str(inv)):
+        try:
+            yield str(inv)
+        finally:
+            ansible_run.playbook(PLAYBOOK, str(inv), '-e', 'ch04_state=absent', check=False)
 
 
 def test_check_on_a_fresh_host_reports_and_makes_nothing(lab):

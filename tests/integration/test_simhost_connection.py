@@ -53,11 +53,8 @@ def lab(tmp_path_factory):
     inv = ansible_run.simulated_inventory(str(d / 'inventory.yml'), LAB, {
         'h1': {'nodocker_underlay_address': '192.168.104.2/24'},
         'h2': {'nodocker_underlay_address': '192.168.104.3/24'}})
-    ansible_run.create_simhosts(inv)
-    try:
+    with ansible_run.simulated_hosts(inv):
         yield inv, d
-    finally:
-        ansible_run.destroy_simhosts(inv)
 
 
 @pytest.mark.parametrize('pipelining', ['true', 'false'])

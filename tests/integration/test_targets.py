@@ -28,11 +28,8 @@ def target_host(tmp_path_factory):
     d = tmp_path_factory.mktemp('targets')
     inv = ansible_run.simulated_inventory(str(d / 'inventory.yml'), LAB, {
         'target': {'nodocker_underlay_address': '192.168.104.2/24'}})
-    ansible_run.create_simhosts(inv)
-    try:
+    with ansible_run.simulated_hosts(inv):
         yield inv, d
-    finally:
-        ansible_run.destroy_simhosts(inv)
 
 
 @pytest.mark.parametrize('target', TARGETS)

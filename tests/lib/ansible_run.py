@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 """Run ansible-playbook from tests, with this checkout's collection and venv."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -56,6 +57,16 @@ def create_simhosts(inventory):
 def destroy_simhosts(inventory):
     return playbook(os.path.join(ROOT, 'playbooks', 'simhosts.yml'), inventory,
                     '-e', 'simhosts_state=absent')
+
+
+@contextlib.contextmanager
+def simulated_hosts(inventory):
+    """The inventory's simulated hosts, made on entry and destroyed on exit."""
+    create_simhosts(inventory)
+    try:
+        yield inventory
+    finally:
+        destroy_simhosts(inventory)
 
 
 def include_tasks_playbook(path, hosts, tasks_file):
